@@ -30,6 +30,10 @@ type testCluster struct {
 	cut map[[2]uint64]bool
 	// dropTypes drops every message of these types.
 	dropTypes map[MessageType]bool
+	// drop, if set, drops every message for which it returns true.
+	drop func(m Message) bool
+	// observe, if set, sees every message deliver hands to a node.
+	observe   func(m Message)
 	configure func(*Config)
 }
 
@@ -131,8 +135,11 @@ func (c *testCluster) deliver() bool {
 	msgs := c.queue
 	c.queue = nil
 	for _, m := range msgs {
-		if c.cut[[2]uint64{m.From, m.To}] || c.dropTypes[m.Type] {
+		if c.cut[[2]uint64{m.From, m.To}] || c.dropTypes[m.Type] || (c.drop != nil && c.drop(m)) {
 			continue
+		}
+		if c.observe != nil {
+			c.observe(m)
 		}
 		if n, ok := c.nodes[m.To]; ok {
 			_ = n.rn.Step(m)
@@ -282,4 +289,122 @@ func TestRestartResumesHardState(t *testing.T) {
 	c.stabilize()
 	require.NoError(t, c.propose(1, "b"))
 	require.Equal(t, []string{"a", "b"}, c.appliedData(2)[len(c.appliedData(2))-2:])
+}
+
+// newStorageWithLog returns storage as a node would have left it: entries
+// with the given terms at indexes 1, 2, ..., the membership voters, and hs.
+// The membership is recorded in a snapshot at index 1 that compacts nothing,
+// so terms must not be empty and hs.Commit must be at least 1.
+func newStorageWithLog(t testing.TB, voters []uint64, terms []uint64, hs HardState) *MemoryStorage {
+	require.NotEmpty(t, terms, "the log must hold at least one entry")
+	require.GreaterOrEqual(t, hs.Commit, uint64(1), "the snapshot at index 1 is committed")
+	s := NewMemoryStorage()
+	ents := make([]Entry, len(terms))
+	for i, term := range terms {
+		ents[i] = Entry{Index: uint64(i + 1), Term: term}
+	}
+	require.NoError(t, s.Append(ents))
+	_, err := s.CreateSnapshot(1, &ConfState{Voters: voters}, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.SetHardState(hs))
+	return s
+}
+
+// newTestClusterFromStorage starts one node over each storage, without
+// bootstrapping: every node resumes from what its storage holds.
+func newTestClusterFromStorage(t testing.TB, storages map[uint64]*MemoryStorage, configure ...func(*Config)) *testCluster {
+	c := &testCluster{t: t, nodes: map[uint64]*testNode{}, cut: map[[2]uint64]bool{}, dropTypes: map[MessageType]bool{}}
+	c.configure = func(cfg *Config) {
+		for _, f := range configure {
+			f(cfg)
+		}
+	}
+	for id, s := range storages {
+		_, cs, err := s.InitialState()
+		require.NoError(t, err)
+		rn, err := NewRawNode(c.config(id, s))
+		require.NoError(t, err)
+		c.nodes[id] = &testNode{rn: rn, storage: s, confState: cs}
+		c.ids = append(c.ids, id)
+	}
+	slices.Sort(c.ids)
+	return c
+}
+
+// logTerms returns the terms of node id's log, persisted or not, from its
+// first index to its last.
+func (c *testCluster) logTerms(id uint64) []uint64 {
+	l := c.raft(id).raftLog
+	var terms []uint64
+	for i := l.firstIndex(); i <= l.lastIndex(); i++ {
+		term, err := l.term(i)
+		require.NoError(c.t, err)
+		terms = append(terms, term)
+	}
+	return terms
+}
+
+// take removes and returns the messages queued and not yet delivered.
+func (c *testCluster) take() []Message {
+	msgs := c.queue
+	c.queue = nil
+	return msgs
+}
+
+// countDelivered runs f and returns how many messages deliver handed to a
+// node during it for which match returns true.
+func (c *testCluster) countDelivered(match func(Message) bool, f func()) int {
+	n := 0
+	prev := c.observe
+	c.observe = func(m Message) {
+		if prev != nil {
+			prev(m)
+		}
+		if match(m) {
+			n++
+		}
+	}
+	defer func() { c.observe = prev }()
+	f()
+	return n
+}
+
+// hold delays every message for which match returns true: deliver skips
+// them until release puts them back in the queue, in the order they were
+// sent.
+func (c *testCluster) hold(match func(Message) bool) (release func()) {
+	var held []Message
+	prev := c.drop
+	c.drop = func(m Message) bool {
+		if prev != nil && prev(m) {
+			return true
+		}
+		if match(m) {
+			held = append(held, m)
+			return true
+		}
+		return false
+	}
+	return func() {
+		c.drop = prev
+		c.queue = append(c.queue, held...)
+		held = nil
+	}
+}
+
+// output runs Ready cycles of node id until it has no work, and returns the
+// messages it sent, without queueing them for delivery.
+func (c *testCluster) output(id uint64) []Message {
+	saved := c.queue
+	c.queue = nil
+	for c.handleReady(id) {
+	}
+	out := c.queue
+	c.queue = saved
+	return out
+}
+
+// step hands m to its addressee directly, bypassing the queue.
+func (c *testCluster) step(m Message) error {
+	return c.nodes[m.To].rn.Step(m)
 }

@@ -94,6 +94,11 @@ func (r *raft) handleVoteResponse(m Message) {
 	r.logger.Infof("%x has received %d %s votes and %d vote rejections", r.id, granted, m.Type, rejected)
 	switch result {
 	case quorum.VoteWon:
+		if !r.trk.isVoter(r.id) {
+			// The configuration changed under the campaign.
+			r.becomeFollower(r.Term, None)
+			return
+		}
 		if r.state == StatePreCandidate {
 			r.campaign(campaignElection)
 			return

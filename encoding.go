@@ -55,7 +55,8 @@ const maxDecodeDepth = 32
 
 // maxPooledBuffer is the largest encode buffer kept for reuse, so that one
 // big snapshot does not pin its memory in the pool forever. An encoding
-// bigger than this goes straight into a buffer of its own (see marshal).
+// bigger than this goes straight into a buffer of its own (see
+// marshalMsgpack).
 const maxPooledBuffer = 64 << 10
 
 // msgpackHandle is the one codec configuration of the wire format. It is
@@ -83,26 +84,27 @@ func newMsgpackHandle() *codec.MsgpackHandle {
 	return h
 }
 
-// encoder is an Encoder with the buffers it writes into, pooled together.
-type encoder struct {
+// msgpackEncoder is an Encoder with the buffers it writes into, pooled
+// together.
+type msgpackEncoder struct {
 	buf []byte // reused for small encodings
 	out []byte // a big encoding, handed to the caller
 	enc *codec.Encoder
 }
 
-var encoderPool = sync.Pool{New: func() any {
-	e := new(encoder)
+var msgpackEncoders = sync.Pool{New: func() any {
+	e := new(msgpackEncoder)
 	e.enc = codec.NewEncoderBytes(&e.buf, msgpackHandle)
 	return e
 }}
 
-var decoderPool = sync.Pool{New: func() any {
+var msgpackDecoders = sync.Pool{New: func() any {
 	return codec.NewDecoderBytes(nil, msgpackHandle)
 }}
 
-// marshal encodes v, a pointer to one of the wire types, into a new slice
-// that the caller owns. sizeBound is at least the size of the encoding (see
-// the *Size functions below); it lets marshal allocate once:
+// marshalMsgpack encodes v, a pointer to one of the wire types, into a new
+// slice that the caller owns. sizeBound is at least the size of the encoding
+// (see the *WireBound functions below), so that it can allocate once:
 //
 //   - a small value is encoded into a pooled buffer and copied out, so the
 //     result has no spare capacity;
@@ -110,8 +112,8 @@ var decoderPool = sync.Pool{New: func() any {
 //     buffer of sizeBound bytes, which saves a copy of all its data. The
 //     bound is tight where it matters, on []byte contents, so the slack is
 //     small; when it is not (many tiny entries), the result is copied to fit.
-func marshal(v any, what string, sizeBound int) (out []byte, err error) {
-	e := encoderPool.Get().(*encoder)
+func marshalMsgpack(v any, what string, sizeBound int) (out []byte, err error) {
+	e := msgpackEncoders.Get().(*msgpackEncoder)
 	defer func() {
 		if r := recover(); r != nil {
 			// Not put back: the encoder's state is unknown.
@@ -142,61 +144,64 @@ func marshal(v any, what string, sizeBound int) (out []byte, err error) {
 			e.enc.ResetBytes(&e.buf)
 		}
 	}
-	encoderPool.Put(e)
+	msgpackEncoders.Put(e)
 	return out, nil
 }
 
-// Upper bounds of encoded sizes, in bytes, for marshal. They count every
-// integer as 9 bytes (uint64 marker and value), every array, bin or nil header
-// as 5, every struct header as 5.
+// Upper bounds of encoded sizes, in bytes, for marshalMsgpack. They count
+// every integer (enums included) as 9 bytes, a uint64 marker and its value,
+// and every array, bin or nil header as 5, struct headers included. If a
+// bound is ever too small, encoding still works, at the cost of a copy.
 const (
-	uintSize   = 9
-	headerSize = 5
+	mpUintBound   = 9
+	mpHeaderBound = 5
 )
 
-func entrySize(e *Entry) int { return headerSize + 3*uintSize + headerSize + len(e.Data) }
+func entryWireBound(e *Entry) int { return mpHeaderBound + 3*mpUintBound + mpHeaderBound + len(e.Data) }
 
-func hardStateSize() int { return headerSize + 3*uintSize }
+func hardStateWireBound() int { return mpHeaderBound + 3*mpUintBound }
 
-func confStateSize(cs *ConfState) int {
+func confStateWireBound(cs *ConfState) int {
 	n := len(cs.Voters) + len(cs.Learners) + len(cs.VotersOutgoing) + len(cs.LearnersNext)
-	return headerSize + 4*headerSize + n*uintSize + 1
+	return mpHeaderBound + 4*mpHeaderBound + n*mpUintBound + 1
 }
 
-func snapshotSize(sp *Snapshot) int {
-	return headerSize + headerSize + confStateSize(&sp.Metadata.ConfState) + 2*uintSize + headerSize + len(sp.Data)
+func snapshotWireBound(sp *Snapshot) int {
+	metadata := mpHeaderBound + confStateWireBound(&sp.Metadata.ConfState) + 2*mpUintBound
+	return mpHeaderBound + metadata + mpHeaderBound + len(sp.Data)
 }
 
-func messageSize(m *Message) int {
-	n := headerSize + 8*uintSize + 1 + 3*headerSize + len(m.Context)
+func messageWireBound(m *Message) int {
+	n := mpHeaderBound + 8*mpUintBound + 1 + 3*mpHeaderBound + len(m.Context)
 	for i := range m.Entries {
-		n += entrySize(&m.Entries[i])
+		n += entryWireBound(&m.Entries[i])
 	}
 	if m.Snapshot != nil {
-		n += snapshotSize(m.Snapshot)
+		n += snapshotWireBound(m.Snapshot)
 	}
 	return n
 }
 
-func confChangeSize(cc *ConfChange) int {
-	return headerSize + uintSize + headerSize + len(cc.Changes)*(headerSize+2*uintSize) + headerSize + len(cc.Context)
+func confChangeWireBound(cc *ConfChange) int {
+	changes := mpHeaderBound + len(cc.Changes)*(mpHeaderBound+2*mpUintBound)
+	return mpHeaderBound + mpUintBound + changes + mpHeaderBound + len(cc.Context)
 }
 
-// unmarshal decodes b into v, a pointer to the zero value of one of the wire
-// types. Every error wraps ErrDecode.
-func unmarshal(b []byte, v any, what string) (err error) {
-	if err := checkMsgpack(b); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrDecode, what, err)
-	}
-	if !isArray(b[0]) {
-		return fmt.Errorf("%w: %s: want a msgpack array, found type byte 0x%02x", ErrDecode, what, b[0])
-	}
-	d := decoderPool.Get().(*codec.Decoder)
+// unmarshalMsgpack decodes b into v, a pointer to the zero value of one of
+// the wire types. Every error wraps ErrDecode.
+func unmarshalMsgpack(b []byte, v any, what string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %s: panic: %v", ErrDecode, what, r)
 		}
 	}()
+	if err := checkMsgpack(b); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrDecode, what, err)
+	}
+	if !isMsgpackArray(b[0]) {
+		return fmt.Errorf("%w: %s: want a msgpack array, found type byte 0x%02x", ErrDecode, what, b[0])
+	}
+	d := msgpackDecoders.Get().(*codec.Decoder)
 	d.ResetBytes(b)
 	if err := d.Decode(v); err != nil {
 		// The decoder is not put back: after an error inside the codec, its
@@ -208,23 +213,25 @@ func unmarshal(b []byte, v any, what string) (err error) {
 		// it all; this guards against the two disagreeing.
 		return fmt.Errorf("%w: %s: decoded %d of %d bytes", ErrDecode, what, n, len(b))
 	}
-	d.ResetBytes(noBytes) // do not keep b alive from the pool
-	decoderPool.Put(d)
+	d.ResetBytes(emptyInput) // do not keep b alive from the pool
+	msgpackDecoders.Put(d)
 	return nil
 }
 
-// noBytes is an empty, non-nil input: Decoder.ResetBytes ignores nil.
-var noBytes = []byte{}
+// emptyInput is an empty, non-nil input: Decoder.ResetBytes ignores nil.
+var emptyInput = []byte{}
 
 // Marshal encodes m in the wire format (see the top of encoding.go).
-func (m Message) Marshal() ([]byte, error) { return marshal(&m, "Message", messageSize(&m)) }
+func (m Message) Marshal() ([]byte, error) {
+	return marshalMsgpack(&m, "Message", messageWireBound(&m))
+}
 
 // Unmarshal sets m to the Message encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, m is the zero Message. m keeps no reference to
 // b.
 func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
-	err := unmarshal(b, m, "Message")
+	err := unmarshalMsgpack(b, m, "Message")
 	if err != nil {
 		*m = Message{}
 	}
@@ -232,13 +239,13 @@ func (m *Message) Unmarshal(b []byte) error {
 }
 
 // Marshal encodes e in the wire format (see the top of encoding.go).
-func (e Entry) Marshal() ([]byte, error) { return marshal(&e, "Entry", entrySize(&e)) }
+func (e Entry) Marshal() ([]byte, error) { return marshalMsgpack(&e, "Entry", entryWireBound(&e)) }
 
 // Unmarshal sets e to the Entry encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, e is the zero Entry. e keeps no reference to b.
 func (e *Entry) Unmarshal(b []byte) error {
 	*e = Entry{}
-	err := unmarshal(b, e, "Entry")
+	err := unmarshalMsgpack(b, e, "Entry")
 	if err != nil {
 		*e = Entry{}
 	}
@@ -246,13 +253,15 @@ func (e *Entry) Unmarshal(b []byte) error {
 }
 
 // Marshal encodes st in the wire format (see the top of encoding.go).
-func (st HardState) Marshal() ([]byte, error) { return marshal(&st, "HardState", hardStateSize()) }
+func (st HardState) Marshal() ([]byte, error) {
+	return marshalMsgpack(&st, "HardState", hardStateWireBound())
+}
 
 // Unmarshal sets st to the HardState encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, st is the zero HardState.
 func (st *HardState) Unmarshal(b []byte) error {
 	*st = HardState{}
-	err := unmarshal(b, st, "HardState")
+	err := unmarshalMsgpack(b, st, "HardState")
 	if err != nil {
 		*st = HardState{}
 	}
@@ -260,14 +269,16 @@ func (st *HardState) Unmarshal(b []byte) error {
 }
 
 // Marshal encodes sp in the wire format (see the top of encoding.go).
-func (sp Snapshot) Marshal() ([]byte, error) { return marshal(&sp, "Snapshot", snapshotSize(&sp)) }
+func (sp Snapshot) Marshal() ([]byte, error) {
+	return marshalMsgpack(&sp, "Snapshot", snapshotWireBound(&sp))
+}
 
 // Unmarshal sets sp to the Snapshot encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, sp is the zero Snapshot. sp keeps no reference
 // to b.
 func (sp *Snapshot) Unmarshal(b []byte) error {
 	*sp = Snapshot{}
-	err := unmarshal(b, sp, "Snapshot")
+	err := unmarshalMsgpack(b, sp, "Snapshot")
 	if err != nil {
 		*sp = Snapshot{}
 	}
@@ -275,13 +286,15 @@ func (sp *Snapshot) Unmarshal(b []byte) error {
 }
 
 // Marshal encodes cs in the wire format (see the top of encoding.go).
-func (cs ConfState) Marshal() ([]byte, error) { return marshal(&cs, "ConfState", confStateSize(&cs)) }
+func (cs ConfState) Marshal() ([]byte, error) {
+	return marshalMsgpack(&cs, "ConfState", confStateWireBound(&cs))
+}
 
 // Unmarshal sets cs to the ConfState encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, cs is the zero ConfState.
 func (cs *ConfState) Unmarshal(b []byte) error {
 	*cs = ConfState{}
-	err := unmarshal(b, cs, "ConfState")
+	err := unmarshalMsgpack(b, cs, "ConfState")
 	if err != nil {
 		*cs = ConfState{}
 	}
@@ -290,7 +303,7 @@ func (cs *ConfState) Unmarshal(b []byte) error {
 
 // Marshal encodes cc in the wire format (see the top of encoding.go).
 func (cc ConfChange) Marshal() ([]byte, error) {
-	return marshal(&cc, "ConfChange", confChangeSize(&cc))
+	return marshalMsgpack(&cc, "ConfChange", confChangeWireBound(&cc))
 }
 
 // Unmarshal sets cc to the ConfChange encoded in b, overwriting every field.
@@ -298,7 +311,7 @@ func (cc ConfChange) Marshal() ([]byte, error) {
 // reference to b.
 func (cc *ConfChange) Unmarshal(b []byte) error {
 	*cc = ConfChange{}
-	err := unmarshal(b, cc, "ConfChange")
+	err := unmarshalMsgpack(b, cc, "ConfChange")
 	if err != nil {
 		*cc = ConfChange{}
 	}
@@ -350,7 +363,7 @@ const (
 	mpNegFixIntMin = 0xe0
 )
 
-func isArray(bd byte) bool {
+func isMsgpackArray(bd byte) bool {
 	return (bd >= mpFixArrayMin && bd <= mpFixArrayMax) || bd == mpArray16 || bd == mpArray32
 }
 
@@ -441,17 +454,20 @@ func skipValue(b []byte, off, depth int) (int, error) {
 			}
 		}
 	}
+	start := off - 1 - lenBytes
 	left := uint64(len(b) - off)
 	if payload > left {
-		return 0, fmt.Errorf("truncated: type 0x%02x at offset %d declares %d bytes, %d left", bd, off-1-lenBytes, payload, left)
+		return 0, fmt.Errorf("truncated: type 0x%02x at offset %d declares %d bytes, %d left",
+			bd, start, payload, left)
 	}
 	if elements > left {
-		return 0, fmt.Errorf("truncated: type 0x%02x at offset %d declares %d values, %d bytes left", bd, off-1-lenBytes, elements, left)
+		return 0, fmt.Errorf("truncated: type 0x%02x at offset %d declares %d values, %d bytes left",
+			bd, start, elements, left)
 	}
 	off += int(payload)
 	if elements > 0 {
 		if depth == maxDecodeDepth {
-			return 0, fmt.Errorf("nested deeper than %d at offset %d", maxDecodeDepth, off-1-lenBytes)
+			return 0, fmt.Errorf("nested deeper than %d at offset %d", maxDecodeDepth, start)
 		}
 		for range elements {
 			var err error

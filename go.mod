@@ -3,8 +3,9 @@ module github.com/keelraft/raft
 go 1.26
 
 require (
-	github.com/hashicorp/go-msgpack/v2 v2.1.5 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
+	github.com/hashicorp/go-msgpack/v2 v2.1.5
+	github.com/stretchr/testify v1.12.1
+	pgregory.net/rapid v1.3.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -492,6 +492,10 @@ func stepFollower(r *raft, m Message) error {
 		m.To = r.lead
 		r.send(m)
 	case MsgReadIndexResp:
+		if m.From != r.lead {
+			r.logger.Debugf("%x ignored MsgReadIndexResp from %x, which is not its leader %x", r.id, m.From, r.lead)
+			return nil
+		}
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
 	}
 	return nil

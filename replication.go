@@ -166,6 +166,11 @@ func (r *raft) handleAppendResponse(m Message, pr *Progress) {
 		r.handleAppendRejection(m, pr)
 		return
 	}
+	if m.Index > r.raftLog.lastIndex() {
+		// No follower can hold more than the leader sent it.
+		r.logger.Warningf("%x ignored MsgAppResp from %x for index %d past its last index %d", r.id, m.From, m.Index, r.raftLog.lastIndex())
+		return
+	}
 	if !pr.maybeUpdate(m.Index) && !(pr.Match == m.Index && pr.State == StateProbe) {
 		// Old news.
 		return

@@ -54,6 +54,10 @@ func (r *raft) handleSnapshot(m Message) {
 		return
 	}
 	s := *m.Snapshot
+	if s.Metadata.Term > m.Term {
+		r.logger.Warningf("%x ignored a snapshot of term %d from %x in term %d", r.id, s.Metadata.Term, m.From, m.Term)
+		return
+	}
 	if r.restore(s) {
 		r.logger.Infof("%x [commit: %d] restored snapshot [index: %d, term: %d]",
 			r.id, r.raftLog.committed, s.Metadata.Index, s.Metadata.Term)

@@ -1,0 +1,182 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"math"
+
+	"github.com/keelraft/raft"
+)
+
+// phase is how far a host got in handling its current Ready. A crash between
+// two phases loses what the later phases would have done.
+type phase uint8
+
+const (
+	// phaseIdle: no Ready is being handled.
+	phaseIdle phase = iota
+	// phaseSent: the Ready was taken and its messages sent; its writes
+	// are not yet persisted.
+	phaseSent
+	// phasePersisted: the snapshot, entries and HardState are on disk.
+	phasePersisted
+	// phaseApplied: the snapshot and committed entries are applied; Advance
+	// is next.
+	phaseApplied
+)
+
+var phaseNames = [...]string{"idle", "sent", "persisted", "applied"}
+
+func (p phase) String() string { return phaseNames[p] }
+
+// machine is the replicated state machine: a hash chain over the entries it
+// applied. Two machines that applied the same sequence are equal, so a
+// snapshot of it (its encoding) says exactly which prefix it covers.
+type machine struct {
+	index, term uint64
+	hash        uint64
+}
+
+// next returns the machine after applying e.
+func (m machine) next(e raft.Entry) machine {
+	return machine{index: e.Index, term: e.Term, hash: chain(m.hash, e)}
+}
+
+// chain extends the hash h of a sequence by e.
+func chain(h uint64, e raft.Entry) uint64 {
+	f := fnv.New64a()
+	var b [33]byte
+	binary.BigEndian.PutUint64(b[0:], h)
+	binary.BigEndian.PutUint64(b[8:], e.Index)
+	binary.BigEndian.PutUint64(b[16:], e.Term)
+	binary.BigEndian.PutUint64(b[24:], uint64(len(e.Data)))
+	b[32] = byte(e.Type)
+	f.Write(b[:])
+	f.Write(e.Data)
+	return f.Sum64()
+}
+
+// encode is the snapshot data of m.
+func (m machine) encode() []byte {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b[0:], m.index)
+	binary.BigEndian.PutUint64(b[8:], m.term)
+	binary.BigEndian.PutUint64(b[16:], m.hash)
+	return b
+}
+
+func decodeMachine(b []byte) (machine, error) {
+	if len(b) != 24 {
+		return machine{}, fmt.Errorf("snapshot data of %d bytes, want 24", len(b))
+	}
+	return machine{
+		index: binary.BigEndian.Uint64(b[0:]),
+		term:  binary.BigEndian.Uint64(b[8:]),
+		hash:  binary.BigEndian.Uint64(b[16:]),
+	}, nil
+}
+
+// node is one member as its host runs it. Only disk survives a crash.
+type node struct {
+	id   uint64
+	disk *raft.MemoryStorage
+	// rn is nil while the node is down.
+	rn *raft.RawNode
+
+	// The Ready being handled, and how far.
+	rd    raft.Ready
+	phase phase
+
+	// The state machine and the configuration the host applied.
+	sm        machine
+	confState raft.ConfState
+
+	// What the checks remember of the node.
+	//
+	// view is the node's log as of its last Ready: the disk with that
+	// Ready's writes laid over it. viewTerm is the node's term then, or 0
+	// if it took no Ready since it started.
+	view     logView
+	viewTerm uint64
+	// maxApplied is the highest index the node ever applied, across
+	// crashes.
+	maxApplied uint64
+	// status is the node's state as last observed, for the trace.
+	status raft.BasicStatus
+}
+
+func (n *node) up() bool { return n.rn != nil }
+
+// logView is a copy of a log: the entry at base (compacted, or a snapshot's
+// last entry; only its term is known) and the entries after it.
+type logView struct {
+	base raft.Entry
+	ents []raft.Entry
+}
+
+func (v logView) last() uint64 { return v.base.Index + uint64(len(v.ents)) }
+
+// term returns the term of entry i, if the view knows it.
+func (v logView) term(i uint64) (uint64, bool) {
+	switch {
+	case i == v.base.Index:
+		return v.base.Term, true
+	case i < v.base.Index || i > v.last():
+		return 0, false
+	}
+	return v.ents[i-v.base.Index-1].Term, true
+}
+
+// entry returns entry i, if the view holds it.
+func (v logView) entry(i uint64) (raft.Entry, bool) {
+	if i <= v.base.Index || i > v.last() {
+		return raft.Entry{}, false
+	}
+	return v.ents[i-v.base.Index-1], true
+}
+
+// diskView reads the whole log of disk.
+func diskView(disk *raft.MemoryStorage) logView {
+	first, _ := disk.FirstIndex()
+	last, _ := disk.LastIndex()
+	baseTerm, err := disk.Term(first - 1)
+	if err != nil {
+		panic(fmt.Sprintf("sim: term of the compaction point %d: %v", first-1, err))
+	}
+	v := logView{base: raft.Entry{Index: first - 1, Term: baseTerm}}
+	if last >= first {
+		ents, err := disk.Entries(first, last+1, math.MaxUint64)
+		if err != nil {
+			panic(fmt.Sprintf("sim: read the log [%d, %d]: %v", first, last, err))
+		}
+		v.ents = ents
+	}
+	return v
+}
+
+// overlay returns the log v becomes once the writes of rd are persisted,
+// following MemoryStorage's rules: a snapshot replaces the log, and entries
+// replace everything from their first index on. It fails if the entries
+// leave a gap.
+func (v logView) overlay(rd raft.Ready) (logView, error) {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		md := rd.Snapshot.Metadata
+		v = logView{base: raft.Entry{Index: md.Index, Term: md.Term}}
+	}
+	ents := rd.Entries
+	for len(ents) > 0 && ents[0].Index <= v.base.Index {
+		ents = ents[1:]
+	}
+	if len(ents) == 0 {
+		return v, nil
+	}
+	first := ents[0].Index
+	if first > v.last()+1 {
+		return v, fmt.Errorf("Ready.Entries start at %d, after the last index %d", first, v.last())
+	}
+	kept := v.ents[:first-v.base.Index-1]
+	out := make([]raft.Entry, 0, len(kept)+len(ents))
+	out = append(append(out, kept...), ents...)
+	return logView{base: v.base, ents: out}, nil
+}

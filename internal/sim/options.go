@@ -1,0 +1,101 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/keelraft/raft"
+)
+
+// Options configure one simulated cluster. Every node gets the same raft
+// configuration.
+type Options struct {
+	// Nodes is the number of voters, 3 to 7, with IDs 1 to Nodes.
+	Nodes int
+	// ElectionTick and HeartbeatTick are the raft timeouts, in ticks.
+	ElectionTick, HeartbeatTick int
+	// PreVote and CheckQuorum are passed to raft.Config.
+	PreVote, CheckQuorum bool
+	// MaxSizePerMsg, MaxInflightMsgs and MaxCommittedSizePerReady are passed
+	// to raft.Config; small values split the log into many messages and
+	// Readies.
+	MaxSizePerMsg            uint64
+	MaxInflightMsgs          int
+	MaxCommittedSizePerReady uint64
+	// Wire sends every message through Marshal and Unmarshal, so that no
+	// memory is shared between nodes, as over a real network.
+	Wire bool
+	// Logger receives the nodes' log lines; nil discards them.
+	Logger raft.Logger
+}
+
+// GoString renders o as a Go literal, for regression tests.
+func (o Options) GoString() string {
+	return fmt.Sprintf("Options{Nodes: %d, ElectionTick: %d, HeartbeatTick: %d, PreVote: %t, CheckQuorum: %t, "+
+		"MaxSizePerMsg: %d, MaxInflightMsgs: %d, MaxCommittedSizePerReady: %d, Wire: %t}",
+		o.Nodes, o.ElectionTick, o.HeartbeatTick, o.PreVote, o.CheckQuorum,
+		o.MaxSizePerMsg, o.MaxInflightMsgs, o.MaxCommittedSizePerReady, o.Wire)
+}
+
+// DrawOptions draws a configuration. The first choice of each draw is the
+// plain one (three nodes, no PreVote, no limits), which is where a shrinker
+// drifts.
+func DrawOptions(src Source) Options {
+	o := Options{
+		Nodes:           3 + src.Intn(5, "nodes"),
+		ElectionTick:    3 + src.Intn(6, "electionTick"),
+		HeartbeatTick:   1,
+		PreVote:         src.Intn(2, "preVote") == 1,
+		CheckQuorum:     src.Intn(2, "checkQuorum") == 1,
+		MaxInflightMsgs: 256,
+	}
+	if src.Intn(3, "heartbeatTick") == 2 {
+		o.HeartbeatTick = 1 + src.Intn(o.ElectionTick-1, "heartbeatTicks")
+	}
+	if src.Intn(3, "smallMsgs") == 2 {
+		// An entry costs 24 bytes of overhead plus a few of data: this
+		// allows one to three entries per message.
+		o.MaxSizePerMsg = 1 + uint64(src.Intn(80, "maxSizePerMsg"))
+	}
+	if src.Intn(3, "smallInflight") == 2 {
+		o.MaxInflightMsgs = 1 + src.Intn(4, "maxInflightMsgs")
+	}
+	if src.Intn(4, "smallReadies") == 3 {
+		o.MaxCommittedSizePerReady = 1 + uint64(src.Intn(80, "maxCommittedSizePerReady"))
+	}
+	o.Wire = src.Intn(4, "wire") == 3
+	return o
+}
+
+func (o Options) validate() error {
+	if o.Nodes < 1 || o.Nodes > 7 {
+		return fmt.Errorf("sim: Nodes %d is outside [1, 7]", o.Nodes)
+	}
+	if o.ElectionTick <= o.HeartbeatTick || o.HeartbeatTick < 1 {
+		return fmt.Errorf("sim: need 1 <= HeartbeatTick %d < ElectionTick %d", o.HeartbeatTick, o.ElectionTick)
+	}
+	if o.MaxInflightMsgs < 1 {
+		return fmt.Errorf("sim: MaxInflightMsgs %d must be positive", o.MaxInflightMsgs)
+	}
+	return nil
+}
+
+// config returns the raft configuration of node id over disk.
+func (o Options) config(id uint64, disk *raft.MemoryStorage, applied uint64) *raft.Config {
+	logger := o.Logger
+	if logger == nil {
+		logger = raft.DiscardLogger
+	}
+	return &raft.Config{
+		ID:                       id,
+		ElectionTick:             o.ElectionTick,
+		HeartbeatTick:            o.HeartbeatTick,
+		Storage:                  disk,
+		Applied:                  applied,
+		MaxSizePerMsg:            o.MaxSizePerMsg,
+		MaxCommittedSizePerReady: o.MaxCommittedSizePerReady,
+		MaxInflightMsgs:          o.MaxInflightMsgs,
+		CheckQuorum:              o.CheckQuorum,
+		PreVote:                  o.PreVote,
+		Logger:                   logger,
+	}
+}
