@@ -4,6 +4,7 @@ package raft
 // they combine with PreVote (§9.6) when a leader fails.
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,6 +69,7 @@ func TestCheckQuorumLeaderStepsDownWithinTwoElectionTimeouts(t *testing.T) {
 	c.partition([]uint64{1, 2}, []uint64{3, 4, 5})
 
 	ticks := c.tickNodesUntil(c.ids, 2*et, func() bool { return c.raft(1).state != StateLeader })
+	t.Logf("the leader stepped down %d ticks after the cut", ticks)
 	require.LessOrEqual(t, ticks, 2*et)
 	require.Equal(t, StateFollower, c.raft(1).state)
 	require.Equal(t, term, c.raft(1).Term, "stepping down does not raise the term")
@@ -82,6 +84,28 @@ func TestCheckQuorumLeaderStepsDownWithinTwoElectionTimeouts(t *testing.T) {
 	require.Equal(t, None, c.leaderAmong(1, 2), "the minority cannot elect a leader")
 	require.NoError(t, c.propose(newLead, "majority"))
 	require.Equal(t, []string{"majority"}, c.appliedData(newLead))
+}
+
+// §6.2 (thesis) with §3.10: the quorum check is the leader's own clock, not
+// the transfer's. A leadership transfer requested while the leader is cut
+// off (its transferee is unreachable too) must not push the check back: the
+// leader still steps down within 2*ElectionTick ticks of the cut.
+func TestCheckQuorumStepDownNotDelayedByLeaderTransfer(t *testing.T) {
+	c := newTestCluster(t, 5, enableCheckQuorum)
+	et := c.raft(1).electionTimeout
+	c.campaign(1)
+	c.partition([]uint64{1, 2}, []uint64{3, 4, 5})
+
+	ticks := 0
+	for c.raft(1).state == StateLeader && ticks < 4*et {
+		if ticks == et-1 {
+			c.nodes[1].rn.TransferLeader(3)
+		}
+		c.tickNodes(c.ids, 1)
+		ticks++
+	}
+	require.NotEqual(t, StateLeader, c.raft(1).state)
+	require.LessOrEqual(t, ticks, 2*et, "stepped down %d ticks after the cut", ticks)
 }
 
 // §6.2 (thesis), the other half: a leader that hears from a quorum stays,
@@ -132,7 +156,7 @@ func TestCheckQuorumLeaseEndsAfterElectionTimeout(t *testing.T) {
 	// Keep node 2's own timer from firing while the test ticks it: this
 	// test is about the lease, not about when node 2 would campaign.
 	r2.randomizedElectionTimeout = 2*et - 1
-	vote := lastEntryMsg(c.raft(3), MsgVote, 3, 2, term+1)
+	vote := voteRequest(c.raft(3), MsgVote, 2, term+1)
 
 	c.tick(2, et-1) // the leader does not tick: no heartbeat reaches node 2
 	require.NoError(t, c.step(vote))
@@ -156,7 +180,7 @@ func TestCheckQuorumForcedTransferCampaignBreaksLease(t *testing.T) {
 	c := newTestCluster(t, 3, enableCheckQuorum)
 	c.campaign(1)
 	term := c.raft(1).Term
-	vote := lastEntryMsg(c.raft(3), MsgVote, 3, 2, term+1)
+	vote := voteRequest(c.raft(3), MsgVote, 2, term+1)
 	vote.Context = campaignTransferCtx
 
 	require.NoError(t, c.step(vote))
@@ -180,7 +204,7 @@ func TestCheckQuorumForcedTransferCampaignBreaksLease(t *testing.T) {
 // ticks.
 func TestPreVoteCheckQuorumElectsNewLeaderWhenLeaderDies(t *testing.T) {
 	for _, n := range []int{3, 5} {
-		t.Run(string(rune('0'+n)), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d-nodes", n), func(t *testing.T) {
 			c := newTestCluster(t, n, enablePreVote, enableCheckQuorum)
 			et := c.raft(1).electionTimeout
 			c.campaign(1)
@@ -190,6 +214,7 @@ func TestPreVoteCheckQuorumElectsNewLeaderWhenLeaderDies(t *testing.T) {
 			rest := c.ids[1:]
 
 			ticks := c.tickNodesUntil(rest, 4*et, func() bool { return c.leaderAmong(rest...) != None })
+			t.Logf("a new leader was elected %d ticks after the leader died", ticks)
 			require.LessOrEqual(t, ticks, 4*et)
 			lead := c.leaderAmong(rest...)
 			require.Greater(t, c.raft(lead).Term, term)
@@ -241,11 +266,13 @@ func TestPreVoteCheckQuorumEarlyCandidateWinsOnceLeasesEnd(t *testing.T) {
 	// The leader dies.
 	c.isolate(1)
 	ticks := c.tickNodesUntil([]uint64{2, 3}, 3*et, func() bool { return c.raft(2).state == StateLeader })
+	t.Logf("node 2 won %d ticks after the leader died", ticks)
 	require.LessOrEqual(t, ticks, 3*et)
 	require.Equal(t, term+1, c.raft(2).Term, "PreVote wasted no term")
 
 	c.drop = nil
 	require.NoError(t, c.propose(2, "b"))
+	c.tickNodes([]uint64{2, 3}, 1) // a heartbeat resumes the probe of node 3
 	require.Equal(t, []string{"a", "b"}, c.appliedData(3))
 }
 
@@ -326,4 +353,11 @@ func msgsOfType(msgs []Message, typ MessageType, to uint64) []Message {
 		}
 	}
 	return out
+}
+
+// voteRequest returns the (pre-)vote request of type typ that candidate r
+// would send to to in term.
+func voteRequest(r *raft, typ MessageType, to, term uint64) Message {
+	last := r.raftLog.lastEntryID()
+	return Message{Type: typ, From: r.id, To: to, Term: term, Index: last.index, LogTerm: last.term}
 }

@@ -408,3 +408,48 @@ func (c *testCluster) output(id uint64) []Message {
 func (c *testCluster) step(m Message) error {
 	return c.nodes[m.To].rn.Step(m)
 }
+
+// newClusterInRole returns a 3-node cluster in which node 1 plays role in a
+// term of at least 3, over a log holding entries of several terms. Nodes 2
+// and 3 are followers of the last leader, node 3, unless node 1 leads.
+func newClusterInRole(t testing.TB, role StateType, configure ...func(*Config)) *testCluster {
+	if role == StatePreCandidate {
+		configure = append(configure, func(cfg *Config) { cfg.PreVote = true })
+	}
+	c := newTestCluster(t, 3, configure...)
+	c.campaign(2)
+	require.NoError(t, c.propose(2, "a"))
+	c.campaign(3)
+	require.NoError(t, c.propose(3, "b"))
+	switch role {
+	case StateCandidate, StatePreCandidate:
+		c.isolate(1)
+		c.campaign(1)
+		c.heal()
+	case StateLeader:
+		c.campaign(1)
+	}
+	require.Equal(t, role, c.raft(1).state)
+	require.GreaterOrEqual(t, c.raft(1).Term, uint64(3))
+	return c
+}
+
+var everyRole = []StateType{StateFollower, StatePreCandidate, StateCandidate, StateLeader}
+
+// msgWithLastEntry returns a message of type typ from from to to that carries
+// r's last entry as its (Index, LogTerm), as a candidate with r's log would.
+func msgWithLastEntry(r *raft, typ MessageType, from, to, term uint64) Message {
+	last := r.raftLog.lastEntryID()
+	return Message{Type: typ, From: from, To: to, Term: term, Index: last.index, LogTerm: last.term}
+}
+
+// selectMsgs returns the messages of type typ to to in msgs.
+func selectMsgs(msgs []Message, typ MessageType, to uint64) []Message {
+	var out []Message
+	for _, m := range msgs {
+		if m.Type == typ && m.To == to {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -24,7 +24,9 @@ const (
 
 var readOnlyOptionNames = [...]string{"ReadOnlySafe", "ReadOnlyLeaseBased"}
 
-func (o ReadOnlyOption) String() string { return enumName(readOnlyOptionNames[:], uint8(o), "ReadOnlyOption") }
+func (o ReadOnlyOption) String() string {
+	return enumName(readOnlyOptionNames[:], uint8(o), "ReadOnlyOption")
+}
 
 // Config holds what a node needs to start. The zero value of each field
 // is a usable default except where Validate says otherwise: ID, Storage and

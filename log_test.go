@@ -446,9 +446,9 @@ func TestLogSlice(t *testing.T) {
 		{4, 4, noLimit, nil},
 		{9, 9, noLimit, nil},
 		{10, 10, noLimit, nil},
-		{4, 7, noLimit, []uint64{4, 5, 6}},       // persisted only
-		{7, 10, noLimit, []uint64{7, 8, 9}},      // unstable only
-		{5, 9, noLimit, []uint64{5, 6, 7, 8}},    // across both
+		{4, 7, noLimit, []uint64{4, 5, 6}},    // persisted only
+		{7, 10, noLimit, []uint64{7, 8, 9}},   // unstable only
+		{5, 9, noLimit, []uint64{5, 6, 7, 8}}, // across both
 		{4, 10, noLimit, []uint64{4, 5, 6, 7, 8, 9}},
 		// At least one entry, whatever the limit.
 		{4, 10, 0, []uint64{4}},
@@ -522,13 +522,17 @@ func TestLogSlice(t *testing.T) {
 func TestLogUnstableEntries(t *testing.T) {
 	l := logTestNew(t, entryID{}, logTestEntries(1, 1), nil)
 	assert.Nil(t, l.unstableEntries())
-	l.append(logTestEntries(2, 1, 2)...)
+	// One at a time, so that the array grows with spare capacity.
+	l.append(logTestEntries(2, 1)...)
+	l.append(logTestEntries(3, 2)...)
+	l.append(logTestEntries(4, 2)...)
 	ents := l.unstableEntries()
-	assert.Equal(t, []entryID{{term: 1, index: 2}, {term: 2, index: 3}}, logTestIDs(ents))
+	assert.Equal(t, []entryID{{term: 1, index: 2}, {term: 2, index: 3}, {term: 2, index: 4}}, logTestIDs(ents))
 	// The capacity is cut to the length, so that a host appending to the
 	// slice never writes into the log's array.
 	assert.Equal(t, len(ents), cap(ents))
-	l.stableTo(entryID{term: 2, index: 3})
+	require.NoError(t, l.storage.(*MemoryStorage).Append(ents))
+	l.stableTo(entryID{term: 2, index: 4})
 	assert.Nil(t, l.unstableEntries())
 }
 
@@ -1005,7 +1009,7 @@ func TestLogSliceKeepsEarlierResults(t *testing.T) {
 	held = append(held, l.unstableEntries())
 	want = append(want, slices.Clone(l.unstableEntries()))
 
-	l.append(logTestEntries(7, 1, 1)...)   // plain append
+	l.append(logTestEntries(7, 1, 1)...)    // plain append
 	l.append(logTestEntries(5, 2, 2, 2)...) // truncating the unstable tail
 	hold(2, 8)
 	require.NoError(t, ms.Append(l.unstableEntries()))

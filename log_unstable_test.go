@@ -202,7 +202,7 @@ func TestUnstableTruncateAndAppend(t *testing.T) {
 // be reused.
 func TestUnstableTruncateAndAppendCopiesInput(t *testing.T) {
 	for _, u := range []unstable{
-		{offset: 5},                                   // case 1, empty
+		{offset: 5}, // case 1, empty
 		{offset: 4, entries: logTestEntries(4, 1)},    // case 1
 		{offset: 5, entries: logTestEntries(5, 1, 1)}, // case 2
 		{offset: 4, entries: logTestEntries(4, 1, 1)}, // case 3
@@ -305,20 +305,22 @@ func TestUnstableShrink(t *testing.T) {
 		return unstable{offset: 1, entries: arr}, arr
 	}
 	t.Run("a mostly unused array is let go", func(t *testing.T) {
-		u, arr := withCap(100, 200)
-		u.stableTo(entryID{index: 90, term: 1})
-		// 10 entries left in an array with room for 110 from there.
-		assert.Equal(t, uint64(91), u.offset)
-		assert.Equal(t, arr[90:100], u.entries)
-		assert.NotSame(t, &arr[90], &u.entries[0], "still in the old array")
-		assert.Less(t, cap(u.entries), 110/4)
+		u, arr := withCap(100, 180)
+		u.stableTo(entryID{index: 80, term: 1})
+		// 20 entries left in an array with room for 100 from there: less
+		// than a quarter used.
+		assert.Equal(t, uint64(81), u.offset)
+		assert.Equal(t, arr[80:100], u.entries)
+		assert.NotSame(t, &arr[80], &u.entries[0], "still in the old array")
+		assert.Less(t, cap(u.entries), 100/4)
 	})
 	t.Run("a well used array is kept", func(t *testing.T) {
-		u, arr := withCap(100, 200)
-		u.stableTo(entryID{index: 50, term: 1})
-		assert.Equal(t, uint64(51), u.offset)
-		assert.Len(t, u.entries, 50)
-		assert.Same(t, &arr[50], &u.entries[0])
+		u, arr := withCap(100, 180)
+		u.stableTo(entryID{index: 73, term: 1})
+		// 27 of 107: a quarter used.
+		assert.Equal(t, uint64(74), u.offset)
+		assert.Len(t, u.entries, 27)
+		assert.Same(t, &arr[73], &u.entries[0])
 	})
 	t.Run("a small array is kept", func(t *testing.T) {
 		u, arr := withCap(10, 64)

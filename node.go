@@ -7,9 +7,8 @@ import (
 	"sync"
 )
 
-// ErrStopped is returned by the methods of a Node that was stopped: the
-// request was not handed to the node, or the node stopped before it said
-// how the request ended.
+// ErrStopped is returned by the methods of a Node that was stopped before
+// it took the request.
 var ErrStopped = errors.New("raft: node stopped")
 
 // Node is a Raft node run by a goroutine of its own, for hosts that prefer
@@ -30,7 +29,10 @@ type Node interface {
 	Tick()
 
 	// Campaign makes the node campaign to become leader now, as if its
-	// election timer had fired.
+	// election timer had fired. A node that may not campaign ignores it
+	// (and Campaign returns nil): a leader, a learner, or a node with
+	// committed configuration changes it has not applied yet, as a node
+	// just started is until the host has applied its first Ready.
 	Campaign(ctx context.Context) error
 
 	// Propose proposes data to be appended to the log. It returns once the
@@ -39,6 +41,7 @@ type Node interface {
 	// error wrapping ErrProposalDropped if the node cannot take it now (no
 	// known leader, for example), and the caller may retry. An accepted
 	// proposal may still be lost, if leadership changes before it commits.
+	// The node keeps data: the caller must not modify it afterwards.
 	Propose(ctx context.Context, data []byte) error
 
 	// ProposeConfChange proposes a membership change. Like Propose, it
@@ -101,8 +104,8 @@ type Node interface {
 
 	// Stop stops the node's goroutine and returns once it has exited. It
 	// may be called any number of times, from any goroutine; every call
-	// returns only after the goroutine has exited. Pending and later
-	// requests fail with ErrStopped.
+	// returns only after the goroutine has exited. Requests the node has
+	// not taken yet, and later ones, fail with ErrStopped.
 	Stop()
 }
 
@@ -133,10 +136,12 @@ func StartNode(c *Config, peers []Peer) Node {
 	return startNode(c, rn)
 }
 
-// RestartNode starts a node that resumes from c.Storage: its membership
-// comes from the storage's ConfState and the configuration entries in its
-// log. Set c.Applied to the last index the host applied, so that entries are
-// not handed out to apply twice.
+// RestartNode starts a node that resumes from c.Storage. Set c.Applied to
+// the last index the host's state machine holds: the committed entries after
+// it are handed out again, to apply. The node's membership starts as the
+// storage's ConfState (for MemoryStorage, its snapshot's), which must be the
+// one in force at c.Applied; the configuration entries after c.Applied
+// change it as the host applies them with ApplyConfChange.
 //
 // RestartNode panics if c is invalid (see Config.Validate) or the storage
 // cannot be read: these are mistakes of the program, not of the
@@ -194,10 +199,10 @@ func startNode(c *Config, rn *RawNode) *node {
 	return n
 }
 
-// run is the node's goroutine. It owns the RawNode, and serves requests in
-// the order they arrive, with one rule from the Ready contract: a Ready is
-// taken from the RawNode only when the previous one was advanced, and it is
-// then offered until the host receives it.
+// run is the node's goroutine. It owns the RawNode and serves one request at
+// a time, with one rule from the Ready contract: a Ready is taken from the
+// RawNode only when the previous one was advanced, and it is then offered
+// until the host receives it.
 func (n *node) run() {
 	defer close(n.donec)
 	var (
@@ -263,20 +268,13 @@ func (n *node) do(ctx context.Context, fn func(rn *RawNode) error) error {
 	case <-n.donec:
 		return ErrStopped
 	}
+	// The goroutine took the call: it sends fn's result before it looks
+	// at anything else, Stop included, so there is no need to watch donec.
 	select {
 	case err := <-c.errc:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-n.donec:
-		// The goroutine sends the result before it looks for the next
-		// request, so if fn ran, its result is here.
-		select {
-		case err := <-c.errc:
-			return err
-		default:
-			return ErrStopped
-		}
 	}
 }
 

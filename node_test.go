@@ -246,6 +246,29 @@ func TestNodeRequestHonoursContextWhileWaiting(t *testing.T) {
 	require.Equal(t, uint64(1), n.Status().ID)
 }
 
+// A caller whose request waits for a busy node gives up when its context
+// is done. The synctest bubble lets the test know the caller is waiting.
+func TestNodeRequestHonoursContextWhileNodeBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := StartNode(nodeConfig(1, NewMemoryStorage()), []Peer{{ID: 1}}).(*node)
+		release := make(chan struct{})
+		n.post(func(*RawNode) error {
+			<-release
+			return nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		errs := make(chan error, 2)
+		go func() { errs <- n.Propose(ctx, []byte("x")) }()
+		go func() { errs <- n.Step(ctx, Message{Type: MsgHeartbeat, From: 1, Term: 1}) }()
+		synctest.Wait() // both callers wait for the node
+		cancel()
+		require.ErrorIs(t, <-errs, context.Canceled)
+		require.ErrorIs(t, <-errs, context.Canceled)
+		close(release)
+		n.Stop()
+	})
+}
+
 func TestNodeAfterStop(t *testing.T) {
 	ctx := testContext(t)
 	n, _ := startLeader(t, ctx)
@@ -316,10 +339,8 @@ func TestNodeStopLeavesNoGoroutine(t *testing.T) {
 		h := newNodeHost(t, n, s)
 		h.bootstrap(ctx, 1)
 		require.NoError(t, n.Campaign(ctx))
-		require.NoError(t, func() error {
-			h.runUntil(ctx, "leadership", func() bool { return h.softState().RaftState == StateLeader })
-			return n.Propose(ctx, []byte("x"))
-		}())
+		h.runUntil(ctx, "leadership", func() bool { return h.softState().RaftState == StateLeader })
+		require.NoError(t, n.Propose(ctx, []byte("x")))
 		// Stop with a Ready outstanding and requests in flight.
 		go n.Tick()
 		n.Stop()

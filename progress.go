@@ -27,7 +27,9 @@ const (
 
 var progressStateNames = [...]string{"StateProbe", "StateReplicate", "StateSnapshot"}
 
-func (s ProgressState) String() string { return enumName(progressStateNames[:], uint8(s), "ProgressState") }
+func (s ProgressState) String() string {
+	return enumName(progressStateNames[:], uint8(s), "ProgressState")
+}
 
 // Progress is the leader's view of one follower (or learner): how far their
 // logs are known to match, and what to send next.

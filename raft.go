@@ -698,4 +698,3 @@ func (r *raft) appliedTo(index uint64) {
 		}
 	}
 }
-

@@ -13,55 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func withPreVote(cfg *Config) { cfg.PreVote = true }
-
-func withCheckQuorum(cfg *Config) { cfg.CheckQuorum = true }
-
-// newClusterInRole returns a 3-node cluster in which node 1 plays role in a
-// term of at least 3, over a log holding entries of several terms. Nodes 2
-// and 3 are followers of the last leader, node 3, unless node 1 leads.
-func newClusterInRole(t testing.TB, role StateType, configure ...func(*Config)) *testCluster {
-	if role == StatePreCandidate {
-		configure = append(configure, withPreVote)
-	}
-	c := newTestCluster(t, 3, configure...)
-	c.campaign(2)
-	require.NoError(t, c.propose(2, "a"))
-	c.campaign(3)
-	require.NoError(t, c.propose(3, "b"))
-	switch role {
-	case StateCandidate, StatePreCandidate:
-		c.isolate(1)
-		c.campaign(1)
-		c.heal()
-	case StateLeader:
-		c.campaign(1)
-	}
-	require.Equal(t, role, c.raft(1).state)
-	require.GreaterOrEqual(t, c.raft(1).Term, uint64(3))
-	return c
-}
-
-var allRoles = []StateType{StateFollower, StatePreCandidate, StateCandidate, StateLeader}
-
-// lastEntryMsg returns a message of type typ from from to to that carries
-// r's last entry as its (Index, LogTerm), as a candidate with r's log would.
-func lastEntryMsg(r *raft, typ MessageType, from, to, term uint64) Message {
-	last := r.raftLog.lastEntryID()
-	return Message{Type: typ, From: from, To: to, Term: term, Index: last.index, LogTerm: last.term}
-}
-
-// findMsg returns the messages of type typ to to in msgs.
-func findMsgs(msgs []Message, typ MessageType, to uint64) []Message {
-	var out []Message
-	for _, m := range msgs {
-		if m.Type == typ && m.To == to {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // §5.1: "If one server's current term is smaller than the other's, then it
 // updates its current term to the larger value. If a candidate or leader
 // discovers that its term is out of date, it immediately reverts to follower
@@ -83,7 +34,7 @@ func TestNodeSeeingHigherTermAdoptsItAndBecomesFollower(t *testing.T) {
 		{typ: MsgHeartbeatResp},
 		{typ: MsgReadIndexResp},
 	}
-	for _, role := range allRoles {
+	for _, role := range everyRole {
 		for _, tc := range msgs {
 			t.Run(fmt.Sprintf("%s/%s", role, tc.typ), func(t *testing.T) {
 				c := newClusterInRole(t, role)
@@ -117,13 +68,13 @@ func TestPreVoteMessagesOfHigherTermChangeNoTerm(t *testing.T) {
 			c := newClusterInRole(t, role)
 			r := c.raft(1)
 			term, vote := r.Term, r.Vote
-			require.NoError(t, c.step(lastEntryMsg(r, MsgPreVote, 2, 1, term+1)))
+			require.NoError(t, c.step(msgWithLastEntry(r, MsgPreVote, 2, 1, term+1)))
 			require.NoError(t, c.step(Message{Type: MsgPreVoteResp, From: 2, To: 1, Term: term + 1}))
 			require.Equal(t, role, r.state)
 			require.Equal(t, term, r.Term)
 			require.Equal(t, vote, r.Vote)
 			// The pre-vote is answered, in the term it asked about.
-			resp := findMsgs(c.output(1), MsgPreVoteResp, 2)
+			resp := selectMsgs(c.output(1), MsgPreVoteResp, 2)
 			require.Len(t, resp, 1)
 			require.Equal(t, term+1, resp[0].Term)
 		})
@@ -135,7 +86,7 @@ func TestPreVoteMessagesOfHigherTermChangeNoTerm(t *testing.T) {
 // the vote, not the role. An answer, if any, carries the receiver's newer
 // term, which tells the sender it is out of date.
 func TestStaleTermMessageIsRejected(t *testing.T) {
-	for _, role := range allRoles {
+	for _, role := range everyRole {
 		for _, typ := range []MessageType{MsgApp, MsgHeartbeat, MsgSnap, MsgVote, MsgPreVote, MsgTimeoutNow, MsgAppResp, MsgVoteResp, MsgHeartbeatResp} {
 			t.Run(fmt.Sprintf("%s/%s", role, typ), func(t *testing.T) {
 				c := newClusterInRole(t, role)
@@ -144,7 +95,7 @@ func TestStaleTermMessageIsRejected(t *testing.T) {
 				term, vote, lead := r.Term, r.Vote, r.lead
 				last, commit := r.raftLog.lastEntryID(), r.raftLog.committed
 				stale := term - 1
-				m := lastEntryMsg(r, typ, 2, 1, stale)
+				m := msgWithLastEntry(r, typ, 2, 1, stale)
 				switch typ {
 				case MsgApp:
 					// An append that would be accepted in its term.
@@ -234,7 +185,7 @@ func TestCandidateWinsWithMajorityOfVotes(t *testing.T) {
 			out := c.output(1)
 			// The vote requests go out with the Ready that persists the
 			// candidate's own vote.
-			require.Len(t, findMsgs(out, MsgVote, 2), 1)
+			require.Len(t, selectMsgs(out, MsgVote, 2), 1)
 			c.queue = append(c.queue, out...)
 			c.stabilize()
 			r := c.raft(1)
@@ -371,7 +322,7 @@ func TestCandidateStepsDownOnAppendFromLeaderOfItsTerm(t *testing.T) {
 				c := newClusterInRole(t, role)
 				r := c.raft(1)
 				term := r.Term
-				m := lastEntryMsg(r, typ, 2, 1, term)
+				m := msgWithLastEntry(r, typ, 2, 1, term)
 				if typ == MsgHeartbeat {
 					m.Index, m.LogTerm = 0, 0
 				}
@@ -393,8 +344,8 @@ func TestFollowerVotesAtMostOncePerTerm(t *testing.T) {
 	r := c.raft(1)
 	term := r.Term + 1
 	vote := func(from uint64) (granted bool) {
-		require.NoError(t, c.step(lastEntryMsg(c.raft(1), MsgVote, from, 1, term)))
-		resp := findMsgs(c.output(1), MsgVoteResp, from)
+		require.NoError(t, c.step(msgWithLastEntry(c.raft(1), MsgVote, from, 1, term)))
+		resp := selectMsgs(c.output(1), MsgVoteResp, from)
 		require.Len(t, resp, 1)
 		return !resp[0].Reject
 	}
@@ -426,7 +377,7 @@ func TestGrantingVoteResetsElectionTimer(t *testing.T) {
 	for range timeout - 1 {
 		c.nodes[1].rn.Tick()
 	}
-	require.NoError(t, c.step(lastEntryMsg(r, MsgVote, 2, 1, term)))
+	require.NoError(t, c.step(msgWithLastEntry(r, MsgVote, 2, 1, term)))
 	require.Equal(t, uint64(2), r.Vote)
 	require.Zero(t, r.electionElapsed)
 	for range timeout - 1 {
@@ -489,10 +440,10 @@ func TestLeaderRetriesLostAppendsUntilFollowersStoreThem(t *testing.T) {
 	}
 }
 
-// newNodeWithLog returns a one-node testCluster holding node 1 of voters
+// newLoneNodeWithLog returns a one-node testCluster holding node 1 of voters
 // {1, 2, 3}, over a log with the given terms and hs. Messages to 2 and 3 are
 // queued but never delivered; read them with output.
-func newNodeWithLog(t testing.TB, terms []uint64, hs HardState, configure ...func(*Config)) *testCluster {
+func newLoneNodeWithLog(t testing.TB, terms []uint64, hs HardState, configure ...func(*Config)) *testCluster {
 	s := newStorageWithLog(t, []uint64{1, 2, 3}, terms, hs)
 	c := newTestClusterFromStorage(t, map[uint64]*MemoryStorage{1: s}, configure...)
 	c.output(1)
@@ -515,11 +466,11 @@ func TestFollowerRejectsAppendWhenPrevEntryMismatches(t *testing.T) {
 		{index: 9, logTerm: 3, reject: true},
 	} {
 		t.Run(fmt.Sprintf("%d@%d", tc.index, tc.logTerm), func(t *testing.T) {
-			c := newNodeWithLog(t, []uint64{1, 1, 2, 2}, HardState{Term: 3, Commit: 1})
+			c := newLoneNodeWithLog(t, []uint64{1, 1, 2, 2}, HardState{Term: 3, Commit: 1})
 			ent := Entry{Index: tc.index + 1, Term: 3, Data: []byte("new")}
 			require.NoError(t, c.step(Message{Type: MsgApp, From: 2, To: 1, Term: 3,
 				Index: tc.index, LogTerm: tc.logTerm, Entries: []Entry{ent}}))
-			resp := findMsgs(c.output(1), MsgAppResp, 2)
+			resp := selectMsgs(c.output(1), MsgAppResp, 2)
 			require.Len(t, resp, 1)
 			require.Equal(t, tc.reject, resp[0].Reject)
 			if tc.reject {
@@ -552,14 +503,14 @@ func TestFollowerTruncatesOnlyConflictingSuffix(t *testing.T) {
 		{name: "extend", index: 5, logTerm: 2, ents: []uint64{3, 3}, want: []uint64{1, 1, 2, 2, 2, 3, 3}, ack: 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newNodeWithLog(t, []uint64{1, 1, 2, 2, 2}, HardState{Term: 3, Commit: 1})
+			c := newLoneNodeWithLog(t, []uint64{1, 1, 2, 2, 2}, HardState{Term: 3, Commit: 1})
 			var ents []Entry
 			for i, term := range tc.ents {
 				ents = append(ents, Entry{Index: tc.index + 1 + uint64(i), Term: term})
 			}
 			require.NoError(t, c.step(Message{Type: MsgApp, From: 2, To: 1, Term: 3,
 				Index: tc.index, LogTerm: tc.logTerm, Entries: ents}))
-			resp := findMsgs(c.output(1), MsgAppResp, 2)
+			resp := selectMsgs(c.output(1), MsgAppResp, 2)
 			require.Len(t, resp, 1)
 			require.False(t, resp[0].Reject)
 			require.Equal(t, tc.ack, resp[0].Index, "the follower acknowledges what the append covered")
@@ -680,10 +631,10 @@ func TestVoteGrantedOnlyToUpToDateCandidate(t *testing.T) {
 	} {
 		for _, typ := range []MessageType{MsgVote, MsgPreVote} {
 			t.Run(fmt.Sprintf("%s/%d@%d", typ, tc.lastIndex, tc.lastTerm), func(t *testing.T) {
-				c := newNodeWithLog(t, []uint64{1, 1, 2, 2}, HardState{Term: 2, Commit: 1})
+				c := newLoneNodeWithLog(t, []uint64{1, 1, 2, 2}, HardState{Term: 2, Commit: 1})
 				require.NoError(t, c.step(Message{Type: typ, From: 2, To: 1, Term: 3,
 					Index: tc.lastIndex, LogTerm: tc.lastTerm}))
-				resp := findMsgs(c.output(1), voteRespMsgType(typ), 2)
+				resp := selectMsgs(c.output(1), voteRespMsgType(typ), 2)
 				require.Len(t, resp, 1)
 				require.Equal(t, !tc.grant, resp[0].Reject)
 				if typ == MsgVote && tc.grant {
@@ -812,12 +763,12 @@ func TestRestartedNodeResumesTermVoteAndCommit(t *testing.T) {
 	require.Len(t, c.nodes[1].applied, 4)
 	require.Equal(t, uint64(4), c.status(1).Applied)
 	// The vote of term 6 still stands.
-	require.NoError(t, c.step(lastEntryMsg(c.raft(1), MsgVote, 2, 1, 6)))
-	resp := findMsgs(c.output(1), MsgVoteResp, 2)
+	require.NoError(t, c.step(msgWithLastEntry(c.raft(1), MsgVote, 2, 1, 6)))
+	resp := selectMsgs(c.output(1), MsgVoteResp, 2)
 	require.Len(t, resp, 1)
 	require.True(t, resp[0].Reject)
-	require.NoError(t, c.step(lastEntryMsg(c.raft(1), MsgVote, 3, 1, 6)))
-	resp = findMsgs(c.output(1), MsgVoteResp, 3)
+	require.NoError(t, c.step(msgWithLastEntry(c.raft(1), MsgVote, 3, 1, 6)))
+	resp = selectMsgs(c.output(1), MsgVoteResp, 3)
 	require.Len(t, resp, 1)
 	require.False(t, resp[0].Reject)
 

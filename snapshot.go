@@ -16,7 +16,9 @@ const (
 
 var snapshotStatusNames = [...]string{"SnapshotFinish", "SnapshotFailure"}
 
-func (s SnapshotStatus) String() string { return enumName(snapshotStatusNames[:], uint8(s), "SnapshotStatus") }
+func (s SnapshotStatus) String() string {
+	return enumName(snapshotStatusNames[:], uint8(s), "SnapshotStatus")
+}
 
 // maybeSendSnapshot sends the follower the newest snapshot, because it needs
 // entries the leader has compacted (§7). Only a recently active follower gets

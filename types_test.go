@@ -1,7 +1,9 @@
 package raft
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -121,4 +123,52 @@ func TestTypesIsEmptySnap(t *testing.T) {
 	// configuration without an index is no snapshot.
 	assert.True(t, IsEmptySnap(Snapshot{Data: []byte("x"), Metadata: SnapshotMetadata{Term: 1, ConfState: ConfState{Voters: []uint64{1}}}}))
 	assert.False(t, IsEmptySnap(Snapshot{Metadata: SnapshotMetadata{Index: 1, Term: 1}}))
+}
+
+func TestTypesStatusString(t *testing.T) {
+	s := Status{
+		BasicStatus: BasicStatus{
+			ID:        0x1a,
+			HardState: HardState{Term: 2, Vote: 0x1a, Commit: 4},
+			SoftState: SoftState{Lead: 0x1a, RaftState: StateLeader},
+			Applied:   3,
+		},
+		Config: ConfState{Voters: []uint64{0x1a, 2}},
+	}
+	assert.Equal(t, "id=1a term=2 vote=1a commit=4 applied=3 lead=1a state=StateLeader "+
+		"config={Voters:[26 2] Learners:[] VotersOutgoing:[] LearnersNext:[] AutoLeave:false}", s.String())
+}
+
+// typesTestCounter counts how often it is formatted.
+type typesTestCounter struct{ n *int }
+
+func (c typesTestCounter) String() string {
+	*c.n++
+	return "counted"
+}
+
+func TestTypesSlogLogger(t *testing.T) {
+	var buf bytes.Buffer
+	l := NewSlogLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), 0x1a)
+	formatted := 0
+	l.Debugf("debug %v", typesTestCounter{&formatted})
+	l.Infof("info %d", 2)
+	l.Warningf("warn %d", 3)
+	l.Errorf("error %d", 4)
+	out := buf.String()
+	assert.NotContains(t, out, "debug")
+	assert.Zero(t, formatted, "a disabled line must not be formatted")
+	assert.Contains(t, out, `level=INFO msg="info 2" raft=1a`)
+	assert.Contains(t, out, `level=WARN msg="warn 3" raft=1a`)
+	assert.Contains(t, out, `level=ERROR msg="error 4" raft=1a`)
+
+	// The default logger goes through slog's default, at Info level: a
+	// debug line is dropped.
+	defaultLogger(5).Debugf("debug %v", typesTestCounter{&formatted})
+	assert.Zero(t, formatted)
+
+	for _, f := range []func(string, ...any){DiscardLogger.Debugf, DiscardLogger.Infof, DiscardLogger.Warningf, DiscardLogger.Errorf} {
+		f("dropped %v", typesTestCounter{&formatted})
+	}
+	assert.Zero(t, formatted)
 }

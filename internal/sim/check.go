@@ -47,13 +47,19 @@ const (
 type Violation struct {
 	// Property is one of the Prop constants.
 	Property string
-	// Step is the number of steps run when it was found (counting from 1).
+	// Step is the number of the step that broke it (counting from 1); in
+	// the liveness check, the number of steps before it.
 	Step int
+	// Liveness is set if it broke during the liveness check.
+	Liveness bool
 	// Detail says what was seen.
 	Detail string
 }
 
 func (v *Violation) Error() string {
+	if v.Liveness {
+		return fmt.Sprintf("%s violated in the liveness check after step %d: %s", v.Property, v.Step, v.Detail)
+	}
 	return fmt.Sprintf("%s violated at step %d: %s", v.Property, v.Step, v.Detail)
 }
 
@@ -63,7 +69,10 @@ func (s *Sim) fail(prop, format string, args ...any) {
 		return
 	}
 	s.err = &Violation{Property: prop, Step: len(s.steps) + 1, Detail: fmt.Sprintf(format, args...)}
-	s.tracef("       VIOLATION: %v", s.err)
+	if s.inLiveness {
+		s.err.Step, s.err.Liveness = len(s.steps), true
+	}
+	s.note("       VIOLATION: %v", s.err)
 }
 
 // appliedEntry is an entry of the global applied sequence.
@@ -77,6 +86,19 @@ type appliedEntry struct {
 
 type entryKey struct{ index, term uint64 }
 
+// commitInfo is what is known of a committed entry: its term, and a term
+// by which it was committed (it was committed by the leader of that term or
+// of an earlier one).
+type commitInfo struct {
+	term, by uint64
+}
+
+// leaderInfo is a leader as it was elected: its log then.
+type leaderInfo struct {
+	id, term uint64
+	view     logView
+}
+
 // entryFact is what is known of an entry (index, term) ever persisted
 // anywhere: its content, and the term of the entry before it.
 type entryFact struct {
@@ -87,20 +109,26 @@ type entryFact struct {
 
 // checker is what the property checks remember across steps.
 type checker struct {
-	// leaders maps each term to the leader seen in it.
+	// leaders maps each term to the leader seen in it; elected lists
+	// them in the order they were elected.
 	leaders map[uint64]uint64
+	elected []leaderInfo
 	// seq is the applied sequence all state machines must follow: seq[i]
 	// is the entry applied at index i (seq[0] is the empty start).
 	seq []appliedEntry
-	// committed[i] is the term of the entry known committed at index i, 0
-	// if unknown; known means applied by a node, or under the commit index
-	// a node persisted.
-	committed []uint64
+	// committed[i] is the entry known committed at index i (term 0 if
+	// unknown); known means applied by a node, or under the commit index a
+	// node persisted. That node's term at the time bounds the term in which
+	// the entry was committed: a node learns commit indexes only from the
+	// leader of its term.
+	committed []commitInfo
 	// facts holds every entry ever persisted, by (index, term).
 	facts map[entryKey]entryFact
 	// reads maps the context of each read asked to the least index its
 	// answer may have.
 	reads map[string]uint64
+	// answered holds the contexts of the reads answered.
+	answered map[string]bool
 	// acked maps each client value applied to the index it was first
 	// applied at: the write was acknowledged to its client then.
 	acked map[string]uint64
@@ -112,9 +140,10 @@ func newChecker() checker {
 	return checker{
 		leaders:   map[uint64]uint64{},
 		seq:       []appliedEntry{{}},
-		committed: []uint64{0},
+		committed: []commitInfo{{}},
 		facts:     map[entryKey]entryFact{},
 		reads:     map[string]uint64{},
+		answered:  map[string]bool{},
 		acked:     map[string]uint64{},
 		dirty:     map[uint64]bool{},
 	}
@@ -127,27 +156,77 @@ func sameEntry(a, b raft.Entry) bool {
 	return a.Index == b.Index && a.Term == b.Term && a.Type == b.Type && bytes.Equal(a.Data, b.Data)
 }
 
-// learnCommitted records that the entry at index i, of term t, is committed.
-func (c *checker) learnCommitted(s *Sim, i, t uint64, source string) {
+// learnCommitted records that the entry at index i, of term t, is committed,
+// by term by at the latest. A leader elected in a term after by must hold it.
+func (c *checker) learnCommitted(s *Sim, i, t, by uint64, source fmt.Stringer) {
 	for uint64(len(c.committed)) <= i {
-		c.committed = append(c.committed, 0)
+		c.committed = append(c.committed, commitInfo{})
 	}
-	switch c.committed[i] {
-	case 0:
-		c.committed[i] = t
-	case t:
+	ci := &c.committed[i]
+	switch {
+	case ci.term == 0:
+		*ci = commitInfo{term: t, by: by}
+	case ci.term != t:
+		s.fail(PropStateMachine, "index %d committed with term %d, and with term %d per %s", i, ci.term, t, source)
+		return
+	case by < ci.by:
+		ci.by = by
 	default:
-		s.fail(PropStateMachine, "index %d committed with term %d, and with term %d per %s", i, c.committed[i], t, source)
+		return
 	}
+	for _, l := range c.elected {
+		if l.term > ci.by && !holds(l.view, i, t) {
+			s.fail(PropLeaderCompleteness, "n%d was elected leader of term %d without %d@%d, which was committed by term %d (per %s)",
+				l.id, l.term, i, t, ci.by, source)
+			return
+		}
+	}
+}
+
+// commitSource says how a commit was learned; it is rendered only for a
+// violation.
+type commitSource struct {
+	kind              uint8
+	node, index, term uint64
+}
+
+const (
+	fromSnapshot uint8 = iota
+	fromCommitIndex
+	fromApply
+)
+
+func (c commitSource) String() string {
+	switch c.kind {
+	case fromSnapshot:
+		return fmt.Sprintf("the snapshot n%d persisted in term %d", c.node, c.term)
+	case fromCommitIndex:
+		return fmt.Sprintf("n%d's commit index %d in term %d", c.node, c.index, c.term)
+	}
+	return fmt.Sprintf("n%d applying it in term %d", c.node, c.term)
+}
+
+// holds reports whether log v holds entry i@t, or compacted it (snapshots
+// are checked against the applied sequence).
+func holds(v logView, i, t uint64) bool {
+	if i < v.base.Index {
+		return true
+	}
+	got, ok := v.term(i)
+	return ok && got == t
 }
 
 // onReady checks a Ready as the host takes it: a leader's log only grows in
 // its term, and read answers cover what was applied before the read.
 func (c *checker) onReady(s *Sim, n *node, rd raft.Ready, st raft.BasicStatus) {
-	view, err := diskView(n.disk).overlay(rd)
+	disk := diskView(n.disk)
+	view, err := disk.overlay(rd)
 	if err != nil {
 		s.fail(PropHost, "n%d: %v", n.id, err)
 		return
+	}
+	if checkAcks {
+		c.checkAcks(s, n, rd, disk)
 	}
 	if st.RaftState == raft.StateLeader && n.viewTerm == st.Term {
 		// Since its last Ready the node was candidate or leader of this
@@ -172,12 +251,55 @@ func (c *checker) onReady(s *Sim, n *node, rd raft.Ready, st raft.BasicStatus) {
 	n.view, n.viewTerm = view, st.Term
 	for _, rs := range rd.ReadStates {
 		least, ok := c.reads[string(rs.RequestCtx)]
+		c.answered[string(rs.RequestCtx)] = true
 		switch {
 		case !ok:
 			s.fail(PropRead, "n%d got an answer to a read %q nobody asked", n.id, rs.RequestCtx)
 		case rs.Index < least:
 			s.fail(PropRead, "n%d got read index %d for %s, but index %d was applied before the read was asked",
 				n.id, rs.Index, rs.RequestCtx, least)
+		}
+	}
+}
+
+// checkAcks enables the check that a node's acknowledgements are durable
+// when they leave it. TestInjectedBugs turns it off to show that the
+// properties themselves catch a node that forgets what it acknowledged.
+var checkAcks = true
+
+// checkAcks checks that the messages of a Ready acknowledge only what the
+// disk already holds, as the Ready contract promises (the host may send them
+// before it persists the Ready's writes): a granted vote is on disk, and so
+// are the entries an append response acknowledges.
+//
+// An append response of a term older than the disk's is not checked: the
+// entries it acknowledges may have been replaced, before they reached the
+// disk, by those of a leader of a later term. Its receiver, a leader of the
+// older term, cannot tell it from a response sent just before that leader
+// of a later term replaced the entries on disk, which is how Raft always
+// worked: a follower's log may be cut after it answered.
+func (c *checker) checkAcks(s *Sim, n *node, rd raft.Ready, disk logView) {
+	hs, _, _ := n.disk.InitialState()
+	for _, m := range rd.Messages {
+		if m.Reject || (m.Type != raft.MsgVoteResp && m.Type != raft.MsgAppResp) {
+			continue
+		}
+		if m.Term > hs.Term {
+			s.fail(PropHost, "n%d sent %s, but its disk holds term %d", n.id, describe(m), hs.Term)
+			return
+		}
+		if m.Type == raft.MsgVoteResp && m.Term == hs.Term && hs.Vote != m.To {
+			s.fail(PropHost, "n%d sent %s, but its disk holds term %d, vote %d", n.id, describe(m), hs.Term, hs.Vote)
+			return
+		}
+		if m.Type == raft.MsgAppResp && m.Term == hs.Term {
+			// The entries of a leader of term m.Term have terms up to
+			// m.Term.
+			if t, ok := disk.term(m.Index); (!ok && m.Index > disk.last()) || t > m.Term {
+				s.fail(PropHost, "n%d sent %s, but its disk holds entries up to %d, with term %d at %d",
+					n.id, describe(m), disk.last(), t, m.Index)
+				return
+			}
 		}
 	}
 }
@@ -218,11 +340,11 @@ func (c *checker) onPersist(s *Sim, n *node, rd raft.Ready, prevHS raft.HardStat
 			return
 		}
 	}
+	hs, _, _ := n.disk.InitialState()
 	if snap := rd.Snapshot; !raft.IsEmptySnap(snap) {
 		c.checkSnapshot(s, n, snap)
-		c.learnCommitted(s, snap.Metadata.Index, snap.Metadata.Term, fmt.Sprintf("the snapshot n%d persisted", n.id))
+		c.learnCommitted(s, snap.Metadata.Index, snap.Metadata.Term, hs.Term, commitSource{fromSnapshot, n.id, 0, hs.Term})
 	}
-	hs, _, _ := n.disk.InitialState()
 	if hs.Commit > after.last() {
 		s.fail(PropHost, "n%d persisted commit index %d past its persisted log (last index %d)", n.id, hs.Commit, after.last())
 		return
@@ -231,12 +353,12 @@ func (c *checker) onPersist(s *Sim, n *node, rd raft.Ready, prevHS raft.HardStat
 	// log matching extends the check to those before it.
 	for i := max(after.base.Index, uint64(len(c.committed))-1, 1); i <= hs.Commit; i++ {
 		if t, ok := after.term(i); ok {
-			c.learnCommitted(s, i, t, fmt.Sprintf("n%d's commit index %d", n.id, hs.Commit))
+			c.learnCommitted(s, i, t, hs.Term, commitSource{fromCommitIndex, n.id, hs.Commit, hs.Term})
 		}
 	}
 	if hs.Commit > after.base.Index && hs.Commit < uint64(len(c.committed)) {
 		t, _ := after.term(hs.Commit)
-		c.learnCommitted(s, hs.Commit, t, fmt.Sprintf("n%d's commit index %d", n.id, hs.Commit))
+		c.learnCommitted(s, hs.Commit, t, hs.Term, commitSource{fromCommitIndex, n.id, hs.Commit, hs.Term})
 	}
 }
 
@@ -291,7 +413,8 @@ func (c *checker) onApply(s *Sim, n *node, e raft.Entry) {
 	} else {
 		c.seq = append(c.seq, appliedEntry{term: e.Term, typ: e.Type, data: string(e.Data), hash: chain(c.seq[e.Index-1].hash, e)})
 	}
-	c.learnCommitted(s, e.Index, e.Term, fmt.Sprintf("n%d applying it", n.id))
+	hs, _, _ := n.disk.InitialState()
+	c.learnCommitted(s, e.Index, e.Term, hs.Term, commitSource{fromApply, n.id, 0, hs.Term})
 	n.maxApplied = max(n.maxApplied, e.Index)
 	if e.Type == raft.EntryNormal && len(e.Data) > 0 {
 		if _, ok := c.acked[string(e.Data)]; !ok {
@@ -312,6 +435,19 @@ func (c *checker) onRestart(s *Sim, n *node, snap raft.Snapshot) {
 
 // check runs the checks that look at the whole cluster after a step.
 func (s *Sim) check() {
+	s.observe()
+	s.checkMajority()
+	if len(s.chk.dirty) > 0 {
+		s.checkLogMatching()
+		clear(s.chk.dirty)
+	}
+}
+
+// observe looks at every node's role: at most one leader per term, and a
+// new leader must hold every entry committed before its term. Steps that
+// run many events (deliveries, Ready cycles) observe after each, so that no
+// leader goes unseen.
+func (s *Sim) observe() {
 	c := &s.chk
 	for _, id := range s.ids {
 		n := s.nodes[id]
@@ -330,33 +466,25 @@ func (s *Sim) check() {
 		switch {
 		case !seen:
 			c.leaders[st.Term] = id
+			c.elected = append(c.elected, leaderInfo{id: id, term: st.Term, view: n.view})
 			s.checkCompleteness(n, st.Term)
 		case lead != id:
 			s.fail(PropElectionSafety, "n%d and n%d are both leaders of term %d", lead, id, st.Term)
 		}
 	}
-	s.checkMajority()
-	if len(c.dirty) > 0 {
-		s.checkLogMatching()
-		clear(c.dirty)
-	}
 }
 
 // checkCompleteness checks that n, just elected in term, holds every entry
-// known committed. Its log is its view: a candidate does not change its log,
-// and it took a Ready (the one that sent its vote requests) since it became
-// one.
+// known committed in an earlier term. Its log is its view: a candidate does
+// not change its log, and it took a Ready (the one that sent its vote
+// requests) since it became one. Entries found committed later are checked
+// against it by learnCommitted.
 func (s *Sim) checkCompleteness(n *node, term uint64) {
 	c := &s.chk
-	v := n.view
-	for i := v.base.Index; i < uint64(len(c.committed)); i++ {
-		want := c.committed[i]
-		if want == 0 {
-			continue
-		}
-		if got, ok := v.term(i); !ok || got != want {
-			s.fail(PropLeaderCompleteness, "n%d became leader of term %d without the committed entry %d@%d (its log: base %d@%d, last %d)",
-				n.id, term, i, want, v.base.Index, v.base.Term, v.last())
+	for i, ci := range c.committed {
+		if ci.term != 0 && ci.by < term && !holds(n.view, uint64(i), ci.term) {
+			s.fail(PropLeaderCompleteness, "n%d became leader of term %d without %d@%d, which was committed by term %d (its log: base %d@%d, last %d)",
+				n.id, term, i, ci.term, ci.by, n.view.base.Index, n.view.base.Term, n.view.last())
 			return
 		}
 	}
@@ -368,13 +496,13 @@ func (s *Sim) checkCompleteness(n *node, term uint64) {
 func (s *Sim) checkMajority() {
 	c := &s.chk
 	top := uint64(len(c.committed)) - 1
-	for top > 0 && c.committed[top] == 0 {
+	for top > 0 && c.committed[top].term == 0 {
 		top--
 	}
 	if top == 0 {
 		return
 	}
-	want := c.committed[top]
+	want := c.committed[top].term
 	holders := 0
 	for _, id := range s.voters {
 		disk := s.nodes[id].disk
@@ -434,11 +562,12 @@ func matchLogs(a, b logView) error {
 	if !found {
 		return nil
 	}
+	mt, _ := a.term(match)
 	for i := lo; i <= match; i++ {
 		ta, _ := a.term(i)
 		tb, _ := b.term(i)
 		if ta != tb {
-			return fmt.Errorf("both hold an entry at %d of term %d, but they differ at %d (terms %d and %d)", match, ta, i, ta, tb)
+			return fmt.Errorf("both hold %d@%d, but they differ at %d (terms %d and %d)", match, mt, i, ta, tb)
 		}
 		ea, oka := a.entry(i)
 		eb, okb := b.entry(i)

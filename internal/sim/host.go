@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 
 	"github.com/keelraft/raft"
 )
@@ -179,4 +180,183 @@ func (v logView) overlay(rd raft.Ready) (logView, error) {
 	out := make([]raft.Entry, 0, len(kept)+len(ents))
 	out = append(append(out, kept...), ents...)
 	return logView{base: v.base, ents: out}, nil
+}
+
+// readyPhase runs the next phase of n's Ready cycle.
+func (s *Sim) readyPhase(n *node) {
+	switch n.phase {
+	case phaseIdle:
+		s.takeReady(n)
+	case phaseSent:
+		s.persist(n)
+	case phasePersisted:
+		s.apply(n)
+	case phaseApplied:
+		s.advance(n)
+	}
+}
+
+// flush runs n's Ready cycle to its end, taking a Ready if none is being
+// handled.
+func (s *Sim) flush(n *node) {
+	if n.phase == phaseIdle {
+		if !n.rn.HasReady() {
+			return
+		}
+		s.takeReady(n)
+	}
+	for n.phase != phaseIdle && s.err == nil {
+		s.readyPhase(n)
+	}
+}
+
+// takeReady takes n's Ready and sends its messages at once, before its
+// writes are persisted (the Ready contract allows it).
+func (s *Sim) takeReady(n *node) {
+	rd := n.rn.Ready()
+	st := n.rn.BasicStatus()
+	n.rd, n.phase = rd, phaseSent
+	s.tracef("       n%d takes Ready: %s", n.id, readyText{&rd})
+	s.chk.onReady(s, n, rd, st)
+	for _, m := range rd.Messages {
+		s.send(m)
+	}
+}
+
+// persist writes the Ready's snapshot, entries and HardState to disk.
+func (s *Sim) persist(n *node) {
+	rd := n.rd
+	prevHS, _, _ := n.disk.InitialState()
+	before := diskView(n.disk)
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.disk.ApplySnapshot(rd.Snapshot); err != nil {
+			s.fail(PropHost, "n%d cannot persist the Ready's snapshot: %v", n.id, err)
+			return
+		}
+	}
+	if err := n.disk.Append(rd.Entries); err != nil {
+		s.fail(PropHost, "n%d cannot persist the Ready's entries %s: %v", n.id, describeEntries(rd.Entries), err)
+		return
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := n.disk.SetHardState(rd.HardState); err != nil {
+			s.fail(PropHost, "n%d cannot persist %+v: %v", n.id, rd.HardState, err)
+			return
+		}
+	}
+	n.phase = phasePersisted
+	s.tracef("       n%d persisted", n.id)
+	s.chk.onPersist(s, n, rd, prevHS, before)
+}
+
+// apply applies the Ready's snapshot and committed entries to the state
+// machine, and configuration changes to the node.
+func (s *Sim) apply(n *node) {
+	rd := n.rd
+	n.phase = phaseApplied
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		sm, err := decodeMachine(rd.Snapshot.Data)
+		if err != nil {
+			s.fail(PropStateMachine, "n%d cannot restore the snapshot %d@%d: %v",
+				n.id, rd.Snapshot.Metadata.Index, rd.Snapshot.Metadata.Term, err)
+			return
+		}
+		s.chk.onRestore(s, n, rd.Snapshot, sm)
+		n.sm = sm
+		n.confState = rd.Snapshot.Metadata.ConfState
+		s.tracef("       n%d restored snapshot %d@%d", n.id, sm.index, sm.term)
+	}
+	for _, e := range rd.CommittedEntries {
+		if s.err != nil {
+			return
+		}
+		s.chk.onApply(s, n, e)
+		n.sm = n.sm.next(e)
+		if e.Type == raft.EntryConfChange {
+			var cc raft.ConfChange
+			if err := cc.Unmarshal(e.Data); err != nil {
+				s.fail(PropHost, "n%d cannot decode the ConfChange at %d: %v", n.id, e.Index, err)
+				return
+			}
+			n.confState = *n.rn.ApplyConfChange(cc)
+		}
+	}
+	if len(rd.CommittedEntries) > 0 {
+		s.tracef("       n%d applied %s", n.id, entriesText(rd.CommittedEntries))
+	}
+}
+
+func (s *Sim) advance(n *node) {
+	n.rn.Advance(n.rd)
+	n.rd, n.phase = raft.Ready{}, phaseIdle
+}
+
+// crash stops n: what it did not persist is lost, with the messages in
+// flight to and from it. Senders of snapshots to n learn they failed.
+func (s *Sim) crash(n *node) {
+	n.rn = nil
+	n.rd, n.phase = raft.Ready{}, phaseIdle
+	n.sm, n.confState = machine{}, raft.ConfState{}
+	n.viewTerm = 0
+	var lost []envelope
+	s.net = slices.DeleteFunc(s.net, func(e envelope) bool {
+		if e.m.From == n.id || e.m.To == n.id {
+			lost = append(lost, e)
+			return true
+		}
+		return false
+	})
+	for _, e := range lost {
+		s.lose(e, false)
+	}
+}
+
+// restart rebuilds n from its disk. Its state machine starts from the
+// disk's snapshot; the node hands out the committed entries after it again.
+func (s *Sim) restart(n *node) {
+	snap, err := n.disk.Snapshot()
+	if err != nil {
+		panic(err)
+	}
+	s.chk.onRestart(s, n, snap)
+	rn, err := raft.NewRawNode(s.opts.config(n.id, n.disk, snap.Metadata.Index))
+	if err != nil {
+		s.fail(PropHost, "n%d cannot restart from its disk: %v", n.id, err)
+		return
+	}
+	n.rn = rn
+	n.sm = machine{}
+	if !raft.IsEmptySnap(snap) {
+		if n.sm, err = decodeMachine(snap.Data); err != nil {
+			s.fail(PropHost, "n%d cannot restore its snapshot: %v", n.id, err)
+			return
+		}
+	}
+	n.confState = snap.Metadata.ConfState
+	n.view, n.viewTerm = diskView(n.disk), 0
+	n.status = raft.BasicStatus{}
+}
+
+// compact snapshots n's state machine at its applied index and compacts the
+// log up to lag entries before it.
+func (s *Sim) compact(n *node, lag uint64) {
+	cs := n.confState
+	snap, err := n.disk.CreateSnapshot(n.sm.index, &cs, n.sm.encode())
+	if err != nil {
+		s.fail(PropHost, "n%d cannot snapshot at its applied index %d: %v", n.id, n.sm.index, err)
+		return
+	}
+	s.chk.onSnapshot(s, n, snap)
+	first, _ := n.disk.FirstIndex()
+	at := n.sm.index - min(lag, n.sm.index)
+	if at < first {
+		s.tracef("       n%d snapshot at %d, log kept", n.id, n.sm.index)
+		return
+	}
+	if err := n.disk.Compact(at); err != nil {
+		s.fail(PropHost, "n%d cannot compact to %d: %v", n.id, at, err)
+		return
+	}
+	s.chk.dirty[n.id] = true
+	s.tracef("       n%d snapshot at %d, log compacted to %d", n.id, n.sm.index, at)
 }

@@ -38,10 +38,22 @@ type Sim struct {
 	// trace is the readable account of the run, kept when tracing.
 	trace   []string
 	tracing bool
+	// quiet mutes the trace but for notes and violations.
+	quiet bool
+	// inLiveness is set once CheckLiveness started.
+	inLiveness bool
 
 	err *Violation
 
 	nextValue, nextRead int
+
+	// LivenessRounds is the number of rounds CheckLiveness ran.
+	LivenessRounds int
+
+	// profile and swarm are the profile and op weights of a seed's run,
+	// for the report.
+	profile string
+	swarm   Swarm
 }
 
 // link is a directed network link.
@@ -51,6 +63,9 @@ type link struct{ from, to uint64 }
 type envelope struct {
 	m    raft.Message
 	wire []byte
+	// held messages are slow: only OpDeliver delivers them (until the
+	// liveness check).
+	held bool
 }
 
 // New bootstraps a cluster of opts.Nodes voters. The bootstrap Ready of each
@@ -118,6 +133,9 @@ func (s *Sim) Report() string {
 		fmt.Fprintf(&b, "%v\n", s.err)
 	}
 	fmt.Fprintf(&b, "options: %#v\n", s.opts)
+	if s.profile != "" {
+		fmt.Fprintf(&b, "profile %s, op weights: %v\n", s.profile, s.swarm)
+	}
 	if s.tracing {
 		fmt.Fprintf(&b, "trace:\n%s\n", s.Trace())
 	}
@@ -126,6 +144,13 @@ func (s *Sim) Report() string {
 }
 
 func (s *Sim) tracef(format string, args ...any) {
+	if s.tracing && !s.quiet {
+		s.trace = append(s.trace, fmt.Sprintf(format, args...))
+	}
+}
+
+// note adds a line to the trace even when it is quiet.
+func (s *Sim) note(format string, args ...any) {
 	if s.tracing {
 		s.trace = append(s.trace, fmt.Sprintf(format, args...))
 	}
@@ -159,32 +184,32 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 			s.fail(PropPanic, "panic: %v\n%s", p, debug.Stack())
 		}
 	}()
-	n := s.nodeAt(st.A)
 	switch st.Op {
 	case OpTick:
-		if !n.up() {
+		n := pickNode(s.upNodes(), st.A)
+		if n == nil {
 			return false
 		}
 		s.title(mark, "tick n%d", n.id)
 		n.rn.Tick()
 	case OpTickAll:
-		if !s.anyUp() {
+		if len(s.upNodes()) == 0 {
 			return false
 		}
 		s.title(mark, "tick all")
-		for _, id := range s.ids {
-			if m := s.nodes[id]; m.up() {
-				m.rn.Tick()
-			}
+		for _, n := range s.upNodes() {
+			n.rn.Tick()
 		}
 	case OpReady:
-		if !n.up() || (n.phase == phaseIdle && !n.rn.HasReady()) {
+		n := pickNode(s.busyNodes(), st.A)
+		if n == nil {
 			return false
 		}
 		s.title(mark, "ready n%d", n.id)
 		s.readyPhase(n)
 	case OpFlush:
-		if !n.up() || (n.phase == phaseIdle && !n.rn.HasReady()) {
+		n := pickNode(s.busyNodes(), st.A)
+		if n == nil {
 			return false
 		}
 		s.title(mark, "flush n%d", n.id)
@@ -196,39 +221,54 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		s.title(mark, "deliver")
 		s.deliver(s.take(st.A), st.B%2 == 1)
 	case OpDeliverAll:
-		if len(s.net) == 0 {
+		if s.oldest() < 0 {
 			return false
 		}
 		s.title(mark, "deliver all")
-		for len(s.net) > 0 {
-			s.deliver(s.take(0), false)
+		for i := s.oldest(); i >= 0 && s.err == nil; i = s.oldest() {
+			s.deliver(s.take(i), false)
+			s.observe()
 		}
+	case OpHold:
+		var free []int
+		for i, e := range s.net {
+			if !e.held {
+				free = append(free, i)
+			}
+		}
+		if len(free) == 0 {
+			return false
+		}
+		e := &s.net[free[st.A%len(free)]]
+		s.title(mark, "delay %s", msgText{&e.m})
+		e.held = true
+	case OpStabilize:
+		if s.oldest() < 0 && len(s.busyNodes()) == 0 {
+			return false
+		}
+		s.title(mark, "stabilize")
+		s.stabilize(stabilizeRounds)
 	case OpDrop:
 		if len(s.net) == 0 {
 			return false
 		}
 		e := s.take(st.A)
-		s.title(mark, "drop %s", describe(e.m))
+		s.title(mark, "drop %s", msgText{&e.m})
 		s.lose(e, st.B%2 == 1)
 	case OpDuplicate:
 		if len(s.net) == 0 {
 			return false
 		}
 		e := s.net[st.A%len(s.net)]
-		s.title(mark, "duplicate %s", describe(e.m))
+		e.held = false
+		s.title(mark, "duplicate %s", msgText{&e.m})
 		s.net = append(s.net, e)
 	case OpPartition:
 		side := s.side(st.A)
 		s.title(mark, "partition %v | %v", side, s.others(side))
-		clear(s.cut)
-		for _, a := range side {
-			for _, b := range s.others(side) {
-				s.cut[link{a, b}] = true
-				s.cut[link{b, a}] = true
-			}
-		}
+		s.partition(side)
 	case OpCutLink:
-		from := n.id
+		from := s.nodeAt(st.A).id
 		to := s.nodeAt(st.A%len(s.ids) + 1 + st.B%(len(s.ids)-1)).id
 		if s.cut[link{from, to}] {
 			return false
@@ -242,7 +282,8 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		s.title(mark, "heal")
 		clear(s.cut)
 	case OpCrash:
-		if !n.up() {
+		n := pickNode(s.upNodes(), st.A)
+		if n == nil {
 			return false
 		}
 		s.title(mark, "crash n%d (Ready %s)", n.id, n.phase)
@@ -252,11 +293,12 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		if len(down) == 0 {
 			return false
 		}
-		n = down[st.A%len(down)]
+		n := down[st.A%len(down)]
 		s.title(mark, "restart n%d", n.id)
 		s.restart(n)
 	case OpPropose:
-		if !n.up() {
+		n := pickNode(s.upNodes(), st.A)
+		if n == nil {
 			return false
 		}
 		v := fmt.Sprintf("v%d", s.nextValue)
@@ -264,7 +306,8 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		err := n.rn.Propose([]byte(v))
 		s.title(mark, "propose %s at n%d%s", v, n.id, errSuffix(err))
 	case OpRead:
-		if !n.up() {
+		n := pickNode(s.upNodes(), st.A)
+		if n == nil {
 			return false
 		}
 		ctx := fmt.Sprintf("r%d", s.nextRead)
@@ -273,11 +316,14 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		s.title(mark, "read %s at n%d (must see index >= %d)", ctx, n.id, s.chk.reads[ctx])
 		n.rn.ReadIndex([]byte(ctx))
 	case OpCompact:
-		if !n.up() {
-			return false
+		var can []*node
+		for _, n := range s.upNodes() {
+			if snap, _ := n.disk.Snapshot(); n.sm.index > snap.Metadata.Index {
+				can = append(can, n)
+			}
 		}
-		snap, _ := n.disk.Snapshot()
-		if n.sm.index <= snap.Metadata.Index {
+		n := pickNode(can, st.A)
+		if n == nil {
 			return false
 		}
 		s.title(mark, "compact n%d", n.id)
@@ -287,14 +333,50 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		if lead == nil {
 			return false
 		}
+		n := s.nodeAt(st.A)
 		s.title(mark, "transfer leadership n%d -> n%d", lead.id, n.id)
 		lead.rn.TransferLeader(n.id)
 	case OpCampaign:
-		if !n.up() {
+		n := pickNode(s.upNodes(), st.A)
+		if n == nil {
 			return false
 		}
 		err := n.rn.Campaign()
 		s.title(mark, "campaign n%d%s", n.id, errSuffix(err))
+	case OpReboot:
+		n := pickNode(s.upNodes(), st.A)
+		if n == nil {
+			return false
+		}
+		s.title(mark, "reboot n%d (Ready %s)", n.id, n.phase)
+		s.crash(n)
+		s.restart(n)
+	case OpRun:
+		if s.oldest() < 0 && len(s.busyNodes()) == 0 {
+			return false
+		}
+		s.title(mark, "run %d events", st.A+1)
+		s.runEvents(st.A + 1)
+	case OpRebootLeader:
+		lead := s.leader()
+		if lead == nil {
+			return false
+		}
+		s.title(mark, "reboot leader n%d (Ready %s)", lead.id, lead.phase)
+		s.crash(lead)
+		s.restart(lead)
+	case OpIsolateLeader:
+		lead := s.leader()
+		if lead == nil {
+			return false
+		}
+		side := []uint64{lead.id}
+		for i, others := 0, s.others(side); i < st.B%((len(s.ids)-1)/2); i++ {
+			side = append(side, others[(st.B+i)%len(others)])
+		}
+		slices.Sort(side)
+		s.title(mark, "isolate leader: partition %v | %v", side, s.others(side))
+		s.partition(side)
 	default:
 		panic(fmt.Sprintf("sim: unknown op %d", st.Op))
 	}
@@ -318,13 +400,103 @@ func errSuffix(err error) string {
 // nodeAt returns the node at position i (modulo the number of nodes).
 func (s *Sim) nodeAt(i int) *node { return s.nodes[s.ids[i%len(s.ids)]] }
 
-func (s *Sim) anyUp() bool {
+// pickNode returns candidate i (modulo their number), or nil if there are
+// none.
+func pickNode(candidates []*node, i int) *node {
+	if len(candidates) == 0 {
+		return nil
+	}
+	return candidates[i%len(candidates)]
+}
+
+// upNodes returns the nodes that are up, in ID order.
+func (s *Sim) upNodes() []*node {
+	var out []*node
 	for _, id := range s.ids {
-		if s.nodes[id].up() {
-			return true
+		if n := s.nodes[id]; n.up() {
+			out = append(out, n)
 		}
 	}
-	return false
+	return out
+}
+
+// busyNodes returns the nodes that are up and have a Ready to take or
+// finish, in ID order.
+func (s *Sim) busyNodes() []*node {
+	var out []*node
+	for _, id := range s.ids {
+		if n := s.nodes[id]; n.up() && (n.phase != phaseIdle || n.rn.HasReady()) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// oldest returns the position of the oldest message that is not held, or
+// -1.
+func (s *Sim) oldest() int {
+	for i, e := range s.net {
+		if !e.held {
+			return i
+		}
+	}
+	return -1
+}
+
+// runEvents runs up to n events: whole Ready cycles of busy nodes and
+// deliveries of the oldest message not held, alternately, so that neither
+// starves.
+func (s *Sim) runEvents(n int) {
+	next := 0 // the next node to consider, in ID order
+	for e := 0; e < n && s.err == nil; e++ {
+		busy := s.busyNodes()
+		oldest := s.oldest()
+		if len(busy) == 0 && oldest < 0 {
+			return
+		}
+		if oldest >= 0 && (len(busy) == 0 || e%2 == 1) {
+			s.deliver(s.take(oldest), false)
+			s.observe()
+			continue
+		}
+		n := busy[0]
+		for _, b := range busy {
+			if b.id >= uint64(next) {
+				n = b
+				break
+			}
+		}
+		next = int(n.id) + 1
+		s.flush(n)
+		s.observe()
+	}
+}
+
+// stabilizeRounds bounds OpStabilize.
+const stabilizeRounds = 50
+
+// stabilize handles every Ready and delivers every message not held, oldest
+// first, until the cluster is quiet or rounds rounds passed. It reports
+// whether the cluster is quiet.
+func (s *Sim) stabilize(rounds int) bool {
+	for range rounds {
+		busy := s.busyNodes()
+		if len(busy) == 0 && s.oldest() < 0 {
+			return true
+		}
+		for _, n := range busy {
+			s.flush(n)
+			s.observe()
+		}
+		for i := s.oldest(); i >= 0 && s.err == nil; i = s.oldest() {
+			s.deliver(s.take(i), false)
+			s.observe()
+		}
+		if s.err != nil {
+			return false
+		}
+	}
+	return len(s.busyNodes()) == 0 && s.oldest() < 0
 }
 
 // down returns the nodes that are down, in ID order.
@@ -361,6 +533,18 @@ func (s *Sim) others(side []uint64) []uint64 {
 		}
 	}
 	return out
+}
+
+// partition cuts every link between side and the other nodes, and heals
+// every other link.
+func (s *Sim) partition(side []uint64) {
+	clear(s.cut)
+	for _, a := range side {
+		for _, b := range s.others(side) {
+			s.cut[link{a, b}] = true
+			s.cut[link{b, a}] = true
+		}
+	}
 }
 
 // leader returns the node that is up and leads in the highest term, or nil.
@@ -400,11 +584,11 @@ func (s *Sim) send(m raft.Message) {
 		e.wire = b
 	}
 	if to := s.nodes[m.To]; to == nil || !to.up() {
-		s.tracef("       send %s: lost, n%d is down", describe(m), m.To)
+		s.tracef("       send %s: lost, n%d is down", msgText{&m}, m.To)
 		s.lose(e, false)
 		return
 	}
-	s.tracef("       send %s", describe(m))
+	s.tracef("       send %s", msgText{&m})
 	s.net = append(s.net, e)
 }
 
@@ -413,13 +597,13 @@ func (s *Sim) send(m raft.Message) {
 func (s *Sim) deliver(e envelope, reportUnreachable bool) {
 	m := e.m
 	if s.cut[link{m.From, m.To}] {
-		s.tracef("       %s: lost on cut link", describe(m))
+		s.tracef("       %s: lost on cut link", msgText{&m})
 		s.lose(e, reportUnreachable)
 		return
 	}
 	to := s.nodes[m.To]
 	if to == nil || !to.up() {
-		s.tracef("       %s: lost, n%d is down", describe(m), m.To)
+		s.tracef("       %s: lost, n%d is down", msgText{&m}, m.To)
 		s.lose(e, reportUnreachable)
 		return
 	}
@@ -430,7 +614,7 @@ func (s *Sim) deliver(e envelope, reportUnreachable bool) {
 		}
 	}
 	err := to.rn.Step(m)
-	s.tracef("       deliver %s%s", describe(m), errSuffix(err))
+	s.tracef("       deliver %s%s", msgText{&m}, errSuffix(err))
 	if m.Type == raft.MsgSnap {
 		if from := s.nodes[m.From]; from != nil && from.up() {
 			from.rn.ReportSnapshot(m.To, raft.SnapshotFinish)
@@ -451,292 +635,4 @@ func (s *Sim) lose(e envelope, reportUnreachable bool) {
 	if e.m.Type == raft.MsgSnap {
 		from.rn.ReportSnapshot(e.m.To, raft.SnapshotFailure)
 	}
-}
-
-// readyPhase runs the next phase of n's Ready cycle.
-func (s *Sim) readyPhase(n *node) {
-	switch n.phase {
-	case phaseIdle:
-		s.takeReady(n)
-	case phaseSent:
-		s.persist(n)
-	case phasePersisted:
-		s.apply(n)
-	case phaseApplied:
-		s.advance(n)
-	}
-}
-
-// flush runs n's Ready cycle to its end, taking a Ready if none is being
-// handled.
-func (s *Sim) flush(n *node) {
-	if n.phase == phaseIdle {
-		if !n.rn.HasReady() {
-			return
-		}
-		s.takeReady(n)
-	}
-	for n.phase != phaseIdle && s.err == nil {
-		s.readyPhase(n)
-	}
-}
-
-// takeReady takes n's Ready and sends its messages at once, before its
-// writes are persisted (the Ready contract allows it).
-func (s *Sim) takeReady(n *node) {
-	rd := n.rn.Ready()
-	st := n.rn.BasicStatus()
-	n.rd, n.phase = rd, phaseSent
-	s.tracef("       n%d takes Ready: %s", n.id, describeReady(rd))
-	s.chk.onReady(s, n, rd, st)
-	for _, m := range rd.Messages {
-		s.send(m)
-	}
-}
-
-// persist writes the Ready's snapshot, entries and HardState to disk.
-func (s *Sim) persist(n *node) {
-	rd := n.rd
-	prevHS, _, _ := n.disk.InitialState()
-	before := diskView(n.disk)
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := n.disk.ApplySnapshot(rd.Snapshot); err != nil {
-			s.fail(PropHost, "n%d cannot persist the Ready's snapshot: %v", n.id, err)
-			return
-		}
-	}
-	if err := n.disk.Append(rd.Entries); err != nil {
-		s.fail(PropHost, "n%d cannot persist the Ready's entries %s: %v", n.id, describeEntries(rd.Entries), err)
-		return
-	}
-	if !raft.IsEmptyHardState(rd.HardState) {
-		if err := n.disk.SetHardState(rd.HardState); err != nil {
-			s.fail(PropHost, "n%d cannot persist %+v: %v", n.id, rd.HardState, err)
-			return
-		}
-	}
-	n.phase = phasePersisted
-	s.tracef("       n%d persisted", n.id)
-	s.chk.onPersist(s, n, rd, prevHS, before)
-}
-
-// apply applies the Ready's snapshot and committed entries to the state
-// machine, and configuration changes to the node.
-func (s *Sim) apply(n *node) {
-	rd := n.rd
-	n.phase = phaseApplied
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		sm, err := decodeMachine(rd.Snapshot.Data)
-		if err != nil {
-			s.fail(PropStateMachine, "n%d cannot restore the snapshot %d@%d: %v",
-				n.id, rd.Snapshot.Metadata.Index, rd.Snapshot.Metadata.Term, err)
-			return
-		}
-		s.chk.onRestore(s, n, rd.Snapshot, sm)
-		n.sm = sm
-		n.confState = rd.Snapshot.Metadata.ConfState
-		s.tracef("       n%d restored snapshot %d@%d", n.id, sm.index, sm.term)
-	}
-	for _, e := range rd.CommittedEntries {
-		if s.err != nil {
-			return
-		}
-		s.chk.onApply(s, n, e)
-		n.sm = n.sm.next(e)
-		if e.Type == raft.EntryConfChange {
-			var cc raft.ConfChange
-			if err := cc.Unmarshal(e.Data); err != nil {
-				s.fail(PropHost, "n%d cannot decode the ConfChange at %d: %v", n.id, e.Index, err)
-				return
-			}
-			n.confState = *n.rn.ApplyConfChange(cc)
-		}
-	}
-	if len(rd.CommittedEntries) > 0 {
-		s.tracef("       n%d applied %s", n.id, describeEntries(rd.CommittedEntries))
-	}
-}
-
-func (s *Sim) advance(n *node) {
-	n.rn.Advance(n.rd)
-	n.rd, n.phase = raft.Ready{}, phaseIdle
-}
-
-// crash stops n: what it did not persist is lost, with the messages in
-// flight to and from it. Senders of snapshots to n learn they failed.
-func (s *Sim) crash(n *node) {
-	n.rn = nil
-	n.rd, n.phase = raft.Ready{}, phaseIdle
-	n.sm, n.confState = machine{}, raft.ConfState{}
-	n.viewTerm = 0
-	var lost []envelope
-	s.net = slices.DeleteFunc(s.net, func(e envelope) bool {
-		if e.m.From == n.id || e.m.To == n.id {
-			lost = append(lost, e)
-			return true
-		}
-		return false
-	})
-	for _, e := range lost {
-		s.lose(e, false)
-	}
-}
-
-// restart rebuilds n from its disk. Its state machine starts from the
-// disk's snapshot; the node hands out the committed entries after it again.
-func (s *Sim) restart(n *node) {
-	snap, err := n.disk.Snapshot()
-	if err != nil {
-		panic(err)
-	}
-	s.chk.onRestart(s, n, snap)
-	rn, err := raft.NewRawNode(s.opts.config(n.id, n.disk, snap.Metadata.Index))
-	if err != nil {
-		s.fail(PropHost, "n%d cannot restart from its disk: %v", n.id, err)
-		return
-	}
-	n.rn = rn
-	n.sm = machine{}
-	if !raft.IsEmptySnap(snap) {
-		if n.sm, err = decodeMachine(snap.Data); err != nil {
-			s.fail(PropHost, "n%d cannot restore its snapshot: %v", n.id, err)
-			return
-		}
-	}
-	n.confState = snap.Metadata.ConfState
-	n.view, n.viewTerm = diskView(n.disk), 0
-	n.status = raft.BasicStatus{}
-}
-
-// compact snapshots n's state machine at its applied index and compacts the
-// log up to lag entries before it.
-func (s *Sim) compact(n *node, lag uint64) {
-	cs := n.confState
-	snap, err := n.disk.CreateSnapshot(n.sm.index, &cs, n.sm.encode())
-	if err != nil {
-		s.fail(PropHost, "n%d cannot snapshot at its applied index %d: %v", n.id, n.sm.index, err)
-		return
-	}
-	s.chk.onSnapshot(s, n, snap)
-	first, _ := n.disk.FirstIndex()
-	at := n.sm.index - min(lag, n.sm.index)
-	if at < first {
-		s.tracef("       n%d snapshot at %d, log kept", n.id, n.sm.index)
-		return
-	}
-	if err := n.disk.Compact(at); err != nil {
-		s.fail(PropHost, "n%d cannot compact to %d: %v", n.id, at, err)
-		return
-	}
-	s.chk.dirty[n.id] = true
-	s.tracef("       n%d snapshot at %d, log compacted to %d", n.id, n.sm.index, at)
-}
-
-// describe renders m for the trace.
-func describe(m raft.Message) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %d->%d t%d", m.Type, m.From, m.To, m.Term)
-	switch m.Type {
-	case raft.MsgApp:
-		fmt.Fprintf(&b, " prev %d@%d %s commit %d", m.Index, m.LogTerm, describeEntries(m.Entries), m.Commit)
-	case raft.MsgAppResp:
-		if m.Reject {
-			fmt.Fprintf(&b, " reject %d hint %d@%d", m.Index, m.RejectHint, m.LogTerm)
-		} else {
-			fmt.Fprintf(&b, " index %d", m.Index)
-		}
-	case raft.MsgVote, raft.MsgPreVote:
-		fmt.Fprintf(&b, " last %d@%d", m.Index, m.LogTerm)
-		if len(m.Context) > 0 {
-			b.WriteString(" (transfer)")
-		}
-	case raft.MsgVoteResp, raft.MsgPreVoteResp:
-		if m.Reject {
-			b.WriteString(" rejected")
-		} else {
-			b.WriteString(" granted")
-		}
-	case raft.MsgSnap:
-		if m.Snapshot != nil {
-			fmt.Fprintf(&b, " snapshot %d@%d", m.Snapshot.Metadata.Index, m.Snapshot.Metadata.Term)
-		}
-	case raft.MsgHeartbeat:
-		fmt.Fprintf(&b, " commit %d round %d", m.Commit, m.Index)
-	case raft.MsgHeartbeatResp:
-		fmt.Fprintf(&b, " round %d", m.Index)
-	case raft.MsgProp:
-		fmt.Fprintf(&b, " %s", describeEntries(m.Entries))
-	case raft.MsgReadIndex:
-		fmt.Fprintf(&b, " %s", m.Context)
-	case raft.MsgReadIndexResp:
-		fmt.Fprintf(&b, " %s index %d", m.Context, m.Index)
-	}
-	return b.String()
-}
-
-// describeEntries renders entries as index@term, with client values.
-func describeEntries(ents []raft.Entry) string {
-	if len(ents) == 0 {
-		return "[]"
-	}
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, e := range ents {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if len(ents) > 8 && i == 3 {
-			fmt.Fprintf(&b, "... (%d more)", len(ents)-6)
-			ents = ents[len(ents)-3:]
-			for _, e := range ents {
-				b.WriteByte(' ')
-				b.WriteString(describeEntry(e))
-			}
-			break
-		}
-		b.WriteString(describeEntry(e))
-	}
-	b.WriteByte(']')
-	return b.String()
-}
-
-func describeEntry(e raft.Entry) string {
-	switch {
-	case e.Type == raft.EntryConfChange:
-		return fmt.Sprintf("%d@%d:conf", e.Index, e.Term)
-	case len(e.Data) == 0:
-		return fmt.Sprintf("%d@%d", e.Index, e.Term)
-	}
-	return fmt.Sprintf("%d@%d:%s", e.Index, e.Term, e.Data)
-}
-
-// describeReady renders what a Ready holds, messages aside (each is traced
-// as it is sent).
-func describeReady(rd raft.Ready) string {
-	var parts []string
-	if rd.SoftState != nil {
-		parts = append(parts, fmt.Sprintf("%s lead %d", rd.RaftState, rd.Lead))
-	}
-	if !raft.IsEmptyHardState(rd.HardState) {
-		parts = append(parts, fmt.Sprintf("hs t%d v%d c%d", rd.Term, rd.Vote, rd.Commit))
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		parts = append(parts, fmt.Sprintf("snapshot %d@%d", rd.Snapshot.Metadata.Index, rd.Snapshot.Metadata.Term))
-	}
-	if len(rd.Entries) > 0 {
-		parts = append(parts, "entries "+describeEntries(rd.Entries))
-	}
-	if len(rd.CommittedEntries) > 0 {
-		parts = append(parts, "committed "+describeEntries(rd.CommittedEntries))
-	}
-	for _, rs := range rd.ReadStates {
-		parts = append(parts, fmt.Sprintf("read %s index %d", rs.RequestCtx, rs.Index))
-	}
-	if len(rd.Messages) > 0 {
-		parts = append(parts, fmt.Sprintf("%d messages", len(rd.Messages)))
-	}
-	if len(parts) == 0 {
-		return "empty"
-	}
-	return strings.Join(parts, "; ")
 }

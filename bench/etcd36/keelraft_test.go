@@ -1,0 +1,1 @@
+../keelraft_test.go

@@ -1,0 +1,128 @@
+package wal
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// segment is one segment file: its sequence number, and first, the index
+// after the last one the log held when the segment began. Entries before
+// first are in earlier segments or in the snapshot; the segment's own
+// entries start at first or, if it replaced a suffix, before.
+type segment struct {
+	seq   uint64
+	first uint64
+}
+
+const (
+	segmentExt  = ".wal"
+	snapshotExt = ".snap"
+	tempExt     = ".tmp"
+)
+
+func (sg segment) name() string { return fmt.Sprintf("%016x-%016x%s", sg.seq, sg.first, segmentExt) }
+
+// parseHexPair parses the "%016x-%016x<ext>" names of segments and snapshot
+// files. Only the exact form is accepted, so that every file has one name.
+func parseHexPair(name, ext string) (a, b uint64, ok bool) {
+	rest, found := strings.CutSuffix(name, ext)
+	if !found || len(rest) != 33 || rest[16] != '-' {
+		return 0, 0, false
+	}
+	a, errA := strconv.ParseUint(rest[:16], 16, 64)
+	b, errB := strconv.ParseUint(rest[17:], 16, 64)
+	if errA != nil || errB != nil || fmt.Sprintf("%016x-%016x", a, b) != rest {
+		return 0, 0, false
+	}
+	return a, b, true
+}
+
+// snapFile names a snapshot file.
+type snapFile struct {
+	index, term uint64
+}
+
+func (sf snapFile) name() string { return fmt.Sprintf("%016x-%016x%s", sf.index, sf.term, snapshotExt) }
+
+// listDir returns the segments of dir in sequence order and its snapshot
+// files in index order. It removes temporary files: a crash interrupted the
+// writing of a snapshot, which therefore never counted.
+func listDir(dir string, log *slog.Logger) ([]segment, []snapFile, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("wal: %w", err)
+	}
+	var segs []segment
+	var snaps []snapFile
+	for _, de := range des {
+		name := de.Name()
+		if !de.Type().IsRegular() {
+			continue
+		}
+		if seq, first, ok := parseHexPair(name, segmentExt); ok {
+			segs = append(segs, segment{seq: seq, first: first})
+		} else if index, term, ok := parseHexPair(name, snapshotExt); ok {
+			snaps = append(snaps, snapFile{index: index, term: term})
+		} else if strings.HasSuffix(name, snapshotExt+tempExt) {
+			path := filepath.Join(dir, name)
+			if err := os.Remove(path); err != nil {
+				return nil, nil, fmt.Errorf("wal: remove unfinished snapshot: %w", err)
+			}
+			log.Info("wal: removed an unfinished snapshot file", "file", path)
+		}
+	}
+	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(snaps, func(a, b snapFile) int { return cmp.Compare(a.index, b.index) })
+	return segs, snaps, nil
+}
+
+// op is an item with the place of the record it came from.
+type op struct {
+	item
+	off int
+}
+
+// corruptAt returns an ErrCorrupt error for the record at off in path.
+func corruptAt(path string, off int, why any) error {
+	return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, path, off, why)
+}
+
+// readSegment reads the items of the segment file at path and returns them
+// with the length of its intact prefix. If last is set, a torn write at the
+// end is allowed: valid is then less than the file's size, and the bytes
+// from valid on are to be cut off. Any other bad record is an ErrCorrupt
+// error.
+func readSegment(path string, last bool) (ops []op, valid, size int, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("wal: %w", err)
+	}
+	var items []item
+	off := 0
+	for off < len(b) {
+		typ, payload, next, err := readRecord(b, off)
+		if err != nil {
+			if last && !intactRecordAfter(b, off, typeBatch) {
+				return ops, off, len(b), nil
+			}
+			return nil, 0, 0, corruptAt(path, off, err)
+		}
+		if typ != typeBatch {
+			return nil, 0, 0, corruptAt(path, off, fmt.Sprintf("record of type %d in a segment", typ))
+		}
+		if items, err = decodeBatch(items[:0], payload); err != nil {
+			return nil, 0, 0, corruptAt(path, off, err)
+		}
+		for _, it := range items {
+			ops = append(ops, op{item: it, off: off})
+		}
+		off = next
+	}
+	return ops, len(b), len(b), nil
+}

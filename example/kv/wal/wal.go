@@ -1,0 +1,205 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/keelraft/raft"
+)
+
+// ErrCorrupt is wrapped by the errors of Open when the files are damaged
+// somewhere other than a torn write at the end of the log, or do not add up
+// to a log (a segment or snapshot file missing). The error names the file
+// and the byte offset.
+var ErrCorrupt = errors.New("wal: corrupt")
+
+// ErrClosed is returned by the writes to a Storage after Close.
+var ErrClosed = errors.New("wal: storage is closed")
+
+// DefaultSegmentSize is the SegmentSize used when Options leaves it zero.
+const DefaultSegmentSize = 64 << 20
+
+// Options configure Open. The zero value is a usable default.
+type Options struct {
+	// SegmentSize is the size in bytes at which the log moves on to a new
+	// segment file. A segment may exceed it by the last Save written to it.
+	// Zero means DefaultSegmentSize.
+	SegmentSize int64
+
+	// Logger receives the few lines the storage writes: a torn write cut
+	// off, leftover files removed. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Storage is a raft.Storage kept in a directory: a write-ahead log and
+// snapshot files (see the package documentation). Save, SaveSnapshot and
+// CreateSnapshot write to disk first, then make the writes visible to the
+// raft.Storage methods. It is safe for concurrent use: typically the host
+// writes while the node reads.
+type Storage struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	// mem is the log as the core reads it. The writers update it once the
+	// disk holds what they wrote; it has its own lock.
+	mem *raft.MemoryStorage
+
+	mu       sync.Mutex // held by writers; guards the fields below
+	segs     []segment  // the segments of the log, oldest first; the last is f
+	f        *os.File
+	size     int64          // of f
+	dirty    bool           // f has writes since its last fsync
+	dirDirty bool           // a file was created in dir since its last fsync
+	hs       raft.HardState // the last one saved
+	buf      []byte         // reused to build records
+	err      error          // the write or fsync that made the storage unusable
+	closed   bool
+
+	// fsync syncs a file or directory; tests replace it to count or fail.
+	fsync func(*os.File) error
+	// syncs and syncTime count the fsyncs and the time they took.
+	syncs    int
+	syncTime time.Duration
+}
+
+var _ raft.Storage = (*Storage)(nil)
+
+// Open opens the log in dir, creating the directory if it does not exist,
+// and recovers the state that was saved: the newest snapshot, the entries
+// after it, the last HardState. A torn write at the end of the log is cut
+// off, with a line logged. Damage anywhere else makes Open fail with an
+// error wrapping ErrCorrupt.
+func Open(dir string, opts Options) (*Storage, error) {
+	if opts.SegmentSize < 0 {
+		return nil, fmt.Errorf("wal: negative SegmentSize %d", opts.SegmentSize)
+	}
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Storage{
+		dir:   dir,
+		opts:  opts,
+		log:   opts.Logger,
+		mem:   raft.NewMemoryStorage(),
+		fsync: (*os.File).Sync,
+	}
+	if err := s.makeDir(); err != nil {
+		return nil, err
+	}
+	if err := s.load(); err != nil {
+		if s.f != nil {
+			s.f.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// makeDir creates the directory if it does not exist, durably.
+func (s *Storage) makeDir() error {
+	if _, err := os.Stat(s.dir); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("wal: %w", err)
+	}
+	return s.syncPath(filepath.Dir(s.dir))
+}
+
+func (s *Storage) path(name string) string { return filepath.Join(s.dir, name) }
+
+// InitialState implements raft.Storage.
+func (s *Storage) InitialState() (raft.HardState, raft.ConfState, error) {
+	return s.mem.InitialState()
+}
+
+// Entries implements raft.Storage.
+func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raft.Entry, error) {
+	return s.mem.Entries(lo, hi, maxSize)
+}
+
+// Term implements raft.Storage.
+func (s *Storage) Term(i uint64) (uint64, error) { return s.mem.Term(i) }
+
+// LastIndex implements raft.Storage.
+func (s *Storage) LastIndex() (uint64, error) { return s.mem.LastIndex() }
+
+// FirstIndex implements raft.Storage.
+func (s *Storage) FirstIndex() (uint64, error) { return s.mem.FirstIndex() }
+
+// Snapshot implements raft.Storage. It returns the newest snapshot, data
+// included, or an empty one.
+func (s *Storage) Snapshot() (raft.Snapshot, error) { return s.mem.Snapshot() }
+
+// Close syncs what was written without sync and closes the log. The
+// raft.Storage methods still answer afterwards; the writes return ErrClosed.
+func (s *Storage) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	var err error
+	if s.err == nil {
+		err = s.sync()
+	}
+	if cerr := s.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("wal: %w", cerr)
+	}
+	return err
+}
+
+// writable returns why the storage takes no writes, if it does not.
+func (s *Storage) writable() error {
+	if s.closed {
+		return ErrClosed
+	}
+	if s.err != nil {
+		return fmt.Errorf("wal: storage unusable after an earlier failure: %w", s.err)
+	}
+	return nil
+}
+
+// fail records err as the failure that makes the storage unusable, and
+// returns it.
+func (s *Storage) fail(err error) error {
+	if s.err == nil {
+		s.err = err
+	}
+	return err
+}
+
+// syncFile fsyncs f, counting the call and its time.
+func (s *Storage) syncFile(f *os.File) error {
+	start := time.Now()
+	err := s.fsync(f)
+	s.syncs++
+	s.syncTime += time.Since(start)
+	return err
+}
+
+// syncDir fsyncs the log's directory, so that files created, renamed or
+// cut there stay so after a crash.
+func (s *Storage) syncDir() error { return s.syncPath(s.dir) }
+
+func (s *Storage) syncPath(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("wal: %w", err)
+	}
+	defer d.Close()
+	if err := s.syncFile(d); err != nil {
+		return fmt.Errorf("wal: sync %s: %w", path, err)
+	}
+	return nil
+}
