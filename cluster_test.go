@@ -419,7 +419,11 @@ func newClusterInRole(t testing.TB, role StateType, configure ...func(*Config)) 
 	c := newTestCluster(t, 3, configure...)
 	c.campaign(2)
 	require.NoError(t, c.propose(2, "a"))
-	c.campaign(3)
+	// Hand over by transfer: with PreVote, followers that hear from a
+	// leader refuse a plain campaign.
+	c.nodes[2].rn.TransferLeader(3)
+	c.stabilize()
+	require.Equal(t, StateLeader, c.raft(3).state)
 	require.NoError(t, c.propose(3, "b"))
 	switch role {
 	case StateCandidate, StatePreCandidate:
@@ -427,7 +431,8 @@ func newClusterInRole(t testing.TB, role StateType, configure ...func(*Config)) 
 		c.campaign(1)
 		c.heal()
 	case StateLeader:
-		c.campaign(1)
+		c.nodes[3].rn.TransferLeader(1)
+		c.stabilize()
 	}
 	require.Equal(t, role, c.raft(1).state)
 	require.GreaterOrEqual(t, c.raft(1).Term, uint64(3))

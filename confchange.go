@@ -34,6 +34,9 @@ func (cc ConfChange) entersJoint() bool {
 // change cfg. An invalid change returns an error wrapping
 // ErrInvalidConfChange.
 func changeConfig(cfg trackerConfig, cc ConfChange) (trackerConfig, error) {
+	if cc.Transition > ConfChangeTransitionJointExplicit {
+		return cfg, fmt.Errorf("%w: unknown transition %s", ErrInvalidConfChange, cc.Transition)
+	}
 	next := cfg.clone()
 	switch {
 	case cc.leavesJoint():
@@ -65,6 +68,9 @@ func changeConfig(cfg trackerConfig, cc ConfChange) (trackerConfig, error) {
 		if n := symmetricDifference(cfg.Voters[0], next.Voters[0]); n > 1 {
 			return cfg, fmt.Errorf("%w: a simple change may change one voter, this one changes %d", ErrInvalidConfChange, n)
 		}
+	}
+	if len(next.Voters[0]) == 0 {
+		return cfg, fmt.Errorf("%w: the change removes the last voter", ErrInvalidConfChange)
 	}
 	if err := next.validate(); err != nil {
 		return cfg, err

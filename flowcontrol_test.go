@@ -74,9 +74,11 @@ func TestFlowFastFollowerGetsPipelinedAppends(t *testing.T) {
 	c := newSMCluster(t, 3)
 	c.campaign(1)
 	for i := range 5 {
+		// One Ready per proposal: proposals between two Readys would share
+		// one append.
 		require.NoError(t, c.nodes[1].rn.Propose(fmt.Appendf(nil, "v%d", i)))
+		c.handleReady(1)
 	}
-	c.handleReady(1)
 	var apps []Message
 	for _, m := range c.queue {
 		require.NotEqual(t, MsgAppResp, m.Type)

@@ -1,5 +1,7 @@
 package raft
 
+import "fmt"
+
 // unstable holds what the node has accepted but the host has not yet
 // persisted: at most one incoming snapshot, and the entries that follow it (or
 // follow the stable log). Entry i lives at entries[i-offset].
@@ -103,6 +105,8 @@ func (u *unstable) truncateAndAppend(ents []Entry) {
 		// truncated when these entries are persisted.
 		u.offset = from
 		u.entries = append([]Entry(nil), ents...)
+	case from > u.offset+uint64(len(u.entries)):
+		panic(fmt.Sprintf("raft: append at %d leaves a gap after the last index %d", from, u.offset+uint64(len(u.entries))-1))
 	default:
 		// Keep entries[offset, from) and replace the rest. Copy, so that a
 		// slice of the old entries still being persisted is not overwritten.

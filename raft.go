@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/keelraft/raft/internal/bugs"
 )
@@ -55,6 +56,15 @@ type raft struct {
 	// (its own vote, the leader's own append) are stepped then.
 	msgs            []Message
 	msgsAfterAppend []Message
+	// msgsAwaitingAdvance are the msgsAfterAppend taken by the Ready being
+	// handled; Advance releases them.
+	msgsAwaitingAdvance []Message
+
+	// appendsPending and heartbeatPending ask for an append broadcast and a
+	// heartbeat round with the next Ready, so that many proposals (or
+	// reads) stepped between two Readys share one message per follower.
+	appendsPending   bool
+	heartbeatPending bool
 
 	readStates []ReadState
 	readOnly   readOnly
@@ -63,8 +73,11 @@ type raft struct {
 	maxUncommittedSize uint64
 	uncommittedSize    uint64
 
-	// leadTransferee is the node a leadership transfer is handing over to.
-	leadTransferee uint64
+	// leadTransferee is the node a leadership transfer is handing over to,
+	// and transferElapsed the ticks since the transfer started: it is
+	// aborted after an election timeout.
+	leadTransferee  uint64
+	transferElapsed int
 	// pendingConfIndex is the index of the latest configuration change the
 	// leader appended; another may be proposed only once it is applied.
 	pendingConfIndex uint64
@@ -78,6 +91,9 @@ type raft struct {
 	// heartbeatElapsed counts ticks since the leader's last heartbeat.
 	electionElapsed  int
 	heartbeatElapsed int
+	// ticks counts every tick since the node started; the leader's lease is
+	// measured in it.
+	ticks uint64
 
 	heartbeatTimeout          int
 	electionTimeout           int
@@ -186,6 +202,11 @@ func (r *raft) send(m Message) {
 	}
 	switch m.Type {
 	case MsgAppResp, MsgVoteResp, MsgPreVoteResp:
+		if n := len(r.msgsAfterAppend); n > 0 && supersedes(m, r.msgsAfterAppend[n-1]) {
+			// A newer acknowledgement says all the older one said.
+			r.msgsAfterAppend[n-1] = m
+			return
+		}
 		r.msgsAfterAppend = append(r.msgsAfterAppend, m)
 	default:
 		if m.To == r.id {
@@ -193,6 +214,24 @@ func (r *raft) send(m Message) {
 		}
 		r.msgs = append(r.msgs, m)
 	}
+}
+
+// supersedes reports whether the acknowledgement m makes old redundant: both
+// accept appends of the same term, to the same node, and m covers more.
+func supersedes(m, old Message) bool {
+	return m.Type == MsgAppResp && old.Type == MsgAppResp && !m.Reject && !old.Reject &&
+		m.To == old.To && m.Term == old.Term && m.Index >= old.Index
+}
+
+// dropAppendAcks withdraws the acknowledgements, not yet sent, of entries at
+// or after index: they were replaced (by a conflicting append or a
+// snapshot) before they reached storage, so they will never be persisted.
+func (r *raft) dropAppendAcks(index uint64) {
+	stale := func(m Message) bool {
+		return m.Type == MsgAppResp && !m.Reject && m.To != r.id && m.Index >= index
+	}
+	r.msgsAfterAppend = slices.DeleteFunc(r.msgsAfterAppend, stale)
+	r.msgsAwaitingAdvance = slices.DeleteFunc(r.msgsAwaitingAdvance, stale)
 }
 
 // reset starts term with a clean volatile state.
@@ -217,6 +256,8 @@ func (r *raft) reset(term uint64) {
 	})
 	r.pendingConfIndex = 0
 	r.uncommittedSize = 0
+	r.appendsPending = false
+	r.heartbeatPending = false
 	r.readOnly.reset()
 }
 
@@ -307,11 +348,19 @@ func (r *raft) Step(m Message) error {
 	case m.Term > r.Term:
 		if m.Type == MsgVote || m.Type == MsgPreVote {
 			force := bytes.Equal(m.Context, campaignTransferCtx)
-			inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
-			if !force && inLease {
-				// Leader stickiness: we heard from a leader within the
-				// minimum election timeout, so this candidate is likely a
-				// node coming back from a partition (thesis §4.2.3).
+			heardLeader := r.lead != None && r.electionElapsed < r.electionTimeout
+			// With PreVote, a pre-vote is refused while we hear from a
+			// leader (thesis §9.6); with CheckQuorum, so is a vote.
+			sticky := r.checkQuorum || (r.preVote && m.Type == MsgPreVote)
+			if !force && heardLeader && sticky {
+				// We heard from a leader within the minimum election
+				// timeout, so this candidate is likely a node coming back
+				// from a partition (thesis §4.2.3). A pre-candidate is
+				// told so, and returns to following; a candidate's
+				// request is ignored.
+				if m.Type == MsgPreVote {
+					r.send(Message{To: m.From, Term: r.Term, Type: MsgPreVoteResp, Reject: true})
+				}
 				r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] ignored %s from %x [logterm: %d, index: %d] at term %d: lease is not expired (remaining ticks: %d)",
 					r.id, r.raftLog.lastEntryID().term, r.raftLog.lastIndex(), r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term, r.electionTimeout-r.electionElapsed)
 				return nil
@@ -460,6 +509,9 @@ func stepFollower(r *raft, m Message) error {
 			return ErrProposalDropped
 		}
 		m.To = r.lead
+		// The entries may live in the caller's buffer (RawNode.Propose
+		// reuses one); the message outlives the call.
+		m.Entries = slices.Clone(m.Entries)
 		r.send(m)
 	case MsgApp:
 		r.electionElapsed = 0
@@ -504,6 +556,7 @@ func stepFollower(r *raft, m Message) error {
 // tickElection is the tick of followers and candidates: campaign when no
 // leader was heard from for a randomized election timeout (§5.2).
 func (r *raft) tickElection() {
+	r.ticks++
 	r.electionElapsed++
 	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
 		r.electionElapsed = 0
@@ -517,6 +570,7 @@ func (r *raft) tickElection() {
 // and every election timeout a quorum check and the end of a transfer that
 // did not finish.
 func (r *raft) tickHeartbeat() {
+	r.ticks++
 	r.heartbeatElapsed++
 	r.electionElapsed++
 
@@ -524,14 +578,17 @@ func (r *raft) tickHeartbeat() {
 		r.electionElapsed = 0
 		if r.checkQuorum {
 			_ = r.Step(Message{From: r.id, Type: MsgCheckQuorum})
+			if r.state != StateLeader {
+				return
+			}
 		}
-		if r.state == StateLeader && r.leadTransferee != None {
+	}
+	if r.leadTransferee != None {
+		r.transferElapsed++
+		if r.transferElapsed >= r.electionTimeout {
 			r.logger.Infof("%x [term %d] abort leadership transfer to %x: it took an election timeout", r.id, r.Term, r.leadTransferee)
 			r.abortLeaderTransfer()
 		}
-	}
-	if r.state != StateLeader {
-		return
 	}
 	if r.heartbeatElapsed >= r.heartbeatTimeout {
 		r.heartbeatElapsed = 0
@@ -559,18 +616,25 @@ func (r *raft) handlePropose(m Message) error {
 		r.logger.Debugf("%x [term %d] transfer leadership to %x is in progress; dropping proposal", r.id, r.Term, r.leadTransferee)
 		return fmt.Errorf("%w: leadership transfer to %x in progress", ErrProposalDropped, r.leadTransferee)
 	}
+	confIndex := uint64(0)
 	for i := range m.Entries {
 		if m.Entries[i].Type != EntryConfChange {
 			continue
+		}
+		if confIndex != 0 {
+			return fmt.Errorf("%w: %w: two changes in one proposal", ErrProposalDropped, ErrConfChangePending)
 		}
 		if err := r.checkConfChangeProposal(m.Entries[i].Data); err != nil {
 			r.logger.Infof("%x refused configuration change: %v", r.id, err)
 			return err
 		}
-		r.pendingConfIndex = r.raftLog.lastIndex() + uint64(i) + 1
+		confIndex = r.raftLog.lastIndex() + uint64(i) + 1
 	}
 	if !r.appendEntry(m.Entries...) {
 		return fmt.Errorf("%w: uncommitted entries exceed MaxUncommittedEntriesSize", ErrProposalDropped)
+	}
+	if confIndex != 0 {
+		r.pendingConfIndex = confIndex
 	}
 	r.bcastAppend()
 	return nil
@@ -642,7 +706,7 @@ func (r *raft) handleTransferLeader(m Message, pr *Progress) {
 	}
 	r.logger.Infof("%x [term %d] starts to transfer leadership to %x", r.id, r.Term, transferee)
 	// The transfer must end within an election timeout.
-	r.electionElapsed = 0
+	r.transferElapsed = 0
 	r.leadTransferee = transferee
 	if pr.Match == r.raftLog.lastIndex() {
 		r.sendTimeoutNow(transferee)
@@ -652,7 +716,12 @@ func (r *raft) handleTransferLeader(m Message, pr *Progress) {
 	}
 }
 
-func (r *raft) sendTimeoutNow(to uint64) { r.send(Message{To: to, Type: MsgTimeoutNow}) }
+// sendTimeoutNow tells the transferee to campaign. Its forced campaign
+// overrides the followers' leases, so this leader's lease ends here.
+func (r *raft) sendTimeoutNow(to uint64) {
+	r.readOnly.leaseRevoked = true
+	r.send(Message{To: to, Type: MsgTimeoutNow})
+}
 
 func (r *raft) abortLeaderTransfer() { r.leadTransferee = None }
 

@@ -81,9 +81,8 @@ type RawNode struct {
 	readyLast    entryID
 	readySnap    uint64
 	readyApplied uint64
-	// held are acknowledgements of what the Ready being handled persists:
-	// they are released by Advance.
-	held []Message
+	// propBuf carries a proposal into Step without allocating.
+	propBuf [1]Entry
 }
 
 // NewRawNode returns a node over config.Storage. For a new cluster, call
@@ -160,7 +159,10 @@ func (rn *RawNode) Campaign() error { return rn.raft.Step(Message{Type: MsgHup, 
 // ErrProposalDropped if the node cannot take it now; an accepted proposal may
 // still be lost (for example, if leadership changes before it commits).
 func (rn *RawNode) Propose(data []byte) error {
-	return rn.raft.Step(Message{Type: MsgProp, From: rn.raft.id, Entries: []Entry{{Data: data}}})
+	rn.propBuf[0] = Entry{Data: data}
+	err := rn.raft.Step(Message{Type: MsgProp, From: rn.raft.id, Entries: rn.propBuf[:]})
+	rn.propBuf[0] = Entry{}
+	return err
 }
 
 // ProposeConfChange proposes a membership change. A change that is invalid
@@ -195,6 +197,13 @@ func (rn *RawNode) Step(m Message) error {
 	if m.To != None && m.To != rn.raft.id {
 		return fmt.Errorf("raft: message %s for %x stepped into %x", m.Type, m.To, rn.raft.id)
 	}
+	if m.Type != MsgProp && m.Type != MsgReadIndex && (m.From == None || m.From == rn.raft.id) {
+		// Only the node's own host speaks for the node, and it does so
+		// through RawNode's methods. A peer message claiming to come from
+		// this node (or from no node) would make it follow or vote for
+		// itself.
+		return fmt.Errorf("%w: %s from %x", ErrStepPeerNotFound, m.Type, m.From)
+	}
 	if isResponseMsg(m.Type) && rn.raft.trk.progress[m.From] == nil {
 		return ErrStepPeerNotFound
 	}
@@ -204,6 +213,9 @@ func (rn *RawNode) Step(m Message) error {
 // HasReady reports whether Ready would return work.
 func (rn *RawNode) HasReady() bool {
 	r := rn.raft
+	if (r.appendsPending || r.heartbeatPending) && r.state == StateLeader {
+		return true
+	}
 	if r.softState() != rn.prevSoftSt {
 		return true
 	}
@@ -223,13 +235,15 @@ func (rn *RawNode) HasReady() bool {
 // call Advance before the next call to Ready.
 func (rn *RawNode) Ready() Ready {
 	r := rn.raft
+	r.flushBroadcasts()
 	rd := Ready{
 		Entries:          r.raftLog.unstableEntries(),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
 		Messages:         r.msgs,
 		ReadStates:       r.readStates,
 	}
-	if ss := r.softState(); ss != rn.prevSoftSt {
+	if r.softState() != rn.prevSoftSt {
+		ss := r.softState()
 		rd.SoftState = &ss
 		rn.prevSoftSt = ss
 	}
@@ -245,9 +259,10 @@ func (rn *RawNode) Ready() Ready {
 	}
 
 	// Accept the Ready: what it hands out is not handed out again.
-	r.msgs = nil
+	// The host owns rd.Messages now; size the next batch like this one.
+	r.msgs = make([]Message, 0, len(rd.Messages))
 	r.readStates = nil
-	rn.held = append(rn.held, r.msgsAfterAppend...)
+	r.msgsAwaitingAdvance = append(r.msgsAwaitingAdvance, r.msgsAfterAppend...)
 	r.msgsAfterAppend = r.msgsAfterAppend[:0]
 	rn.inReady = true
 	rn.readyLast = entryID{}
@@ -287,8 +302,8 @@ func (rn *RawNode) Advance(_ Ready) {
 	if rn.readyApplied > r.raftLog.applied {
 		r.appliedTo(rn.readyApplied)
 	}
-	held := rn.held
-	rn.held = nil
+	held := r.msgsAwaitingAdvance
+	r.msgsAwaitingAdvance = nil
 	for _, m := range held {
 		if m.To == r.id {
 			_ = r.Step(m)
@@ -296,6 +311,9 @@ func (rn *RawNode) Advance(_ Ready) {
 			r.msgs = append(r.msgs, m)
 		}
 	}
+	// The array is free again once every message was stepped or copied.
+	clear(held)
+	r.msgsAwaitingAdvance = held[:0]
 }
 
 // Status returns the node's current state, with the progress of every

@@ -33,9 +33,11 @@ func TestRawNodeFollowerAcksAppendOnlyAfterAdvance(t *testing.T) {
 	c := newTestCluster(t, 3)
 	c.campaign(1)
 	leader := c.nodes[1].rn
+	// Proposals between two Readys share one append: take one Ready each.
 	require.NoError(t, leader.Propose([]byte("x")))
-	require.NoError(t, leader.Propose([]byte("y")))
 	apps := selectMsgs(c.output(1), MsgApp, 2)
+	require.NoError(t, leader.Propose([]byte("y")))
+	apps = append(apps, selectMsgs(c.output(1), MsgApp, 2)...)
 	require.Len(t, apps, 2)
 	x, y := apps[0].Entries[0].Index, apps[1].Entries[0].Index
 
@@ -649,4 +651,46 @@ func TestCandidateRemovedDuringCampaignDoesNotLead(t *testing.T) {
 	c.stabilize()
 	require.Equal(t, StateFollower, c.raft(1).state)
 	require.NotEqual(t, uint64(1), c.leader())
+}
+
+// Proposals stepped between two Readys share one append per follower: the
+// leader broadcasts once per Ready, not once per proposal.
+func TestRawNodeProposalsBetweenReadysShareOneAppend(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.campaign(1)
+	leader := c.nodes[1].rn
+	for _, v := range []string{"x", "y", "z"} {
+		require.NoError(t, leader.Propose([]byte(v)))
+	}
+	out := c.output(1)
+	apps := selectMsgs(out, MsgApp, 2)
+	require.Len(t, apps, 1)
+	require.Len(t, apps[0].Entries, 3)
+	c.queue = append(c.queue, out...)
+	c.stabilize()
+	require.Equal(t, []string{"x", "y", "z"}, c.appliedData(2))
+}
+
+// A follower that accepted several appends before its next Ready sends one
+// acknowledgement, of the last: it says all the others said.
+func TestRawNodeAcksOfOneReadyAreFolded(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.campaign(1)
+	leader := c.nodes[1].rn
+	var apps []Message
+	for _, v := range []string{"x", "y"} {
+		require.NoError(t, leader.Propose([]byte(v)))
+		apps = append(apps, selectMsgs(c.output(1), MsgApp, 2)...)
+	}
+	require.Len(t, apps, 2)
+	n2 := c.nodes[2]
+	for _, m := range apps {
+		require.NoError(t, n2.rn.Step(m))
+	}
+	rd := n2.rn.Ready()
+	writeReady(t, n2.storage, rd)
+	n2.rn.Advance(rd)
+	acks := selectMsgs(n2.rn.Ready().Messages, MsgAppResp, 1)
+	require.Len(t, acks, 1)
+	require.Equal(t, apps[1].Entries[0].Index, acks[0].Index)
 }

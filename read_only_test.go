@@ -21,8 +21,10 @@ func readOnlyTestLeader(t *testing.T, cs ConfState) *raft {
 }
 
 // readOnlyTestRead starts a read of the local host with context ctx.
+// Each read gets its own round: the heartbeat broadcast of the next Ready.
 func readOnlyTestRead(r *raft, ctx string) {
 	r.serveReadIndex(Message{Type: MsgReadIndex, Context: []byte(ctx)})
+	r.flushBroadcasts()
 }
 
 // readOnlyTestCtxs returns the contexts of the answered reads, in order, and
@@ -42,7 +44,7 @@ func TestReadOnlyConfirmReleasesInOrder(t *testing.T) {
 	r.raftLog.commitTo(2)
 	readOnlyTestRead(r, "b") // round 2, index 2
 	readOnlyTestRead(r, "c") // round 3, index 2
-	assert.Equal(t, uint64(3), r.readOnly.lastRound())
+	assert.Equal(t, uint64(3), r.readOnly.round)
 	require.Empty(t, r.readStates, "no read is answered before a quorum confirms it")
 
 	// Each answer confirms the rounds up to the one it echoes; a read is
@@ -62,7 +64,7 @@ func TestReadOnlyConfirmReleasesInOrder(t *testing.T) {
 		assert.Equal(t, s.want, readOnlyTestCtxs(r), "after %d confirmed round %d", s.from, s.round)
 	}
 	assert.Empty(t, r.readOnly.pending)
-	assert.Equal(t, uint64(0), r.readOnly.lastRound(), "nothing pending")
+	assert.Empty(t, r.readOnly.pending, "nothing pending")
 }
 
 func TestReadOnlyAnswersCarryIndexAtRequest(t *testing.T) {
@@ -107,7 +109,7 @@ func TestReadOnlyRoundNotIssuedIgnored(t *testing.T) {
 
 func TestReadOnlyNothingPendingIgnored(t *testing.T) {
 	r := readOnlyTestLeader(t, ConfState{Voters: []uint64{1, 2, 3}})
-	assert.Equal(t, uint64(0), r.readOnly.lastRound())
+	assert.Empty(t, r.readOnly.pending)
 	r.confirmReads(2, 0)
 	r.confirmReads(2, 1)
 	assert.Empty(t, r.readOnly.acked)
@@ -145,13 +147,12 @@ func TestReadOnlyReset(t *testing.T) {
 	assert.Empty(t, r.readOnly.pending)
 	assert.Empty(t, r.readOnly.waiting)
 	assert.Empty(t, r.readOnly.acked)
-	assert.Equal(t, uint64(0), r.readOnly.lastRound())
 	r.confirmReads(2, 2)
 	assert.Empty(t, r.readStates, "a dropped read is never answered")
 
 	// Round numbers are never reused.
 	readOnlyTestRead(r, "c")
-	assert.Equal(t, uint64(3), r.readOnly.lastRound())
+	assert.Equal(t, uint64(3), r.readOnly.round)
 	r.confirmReads(3, 2)
 	assert.Empty(t, r.readStates, "an answer to a round before the reset confirms nothing after it")
 	r.confirmReads(3, 3)
@@ -162,6 +163,7 @@ func TestReadOnlyForwardedReadAnswered(t *testing.T) {
 	r := readOnlyTestLeader(t, ConfState{Voters: []uint64{1, 2, 3}})
 	r.msgs = nil
 	r.serveReadIndex(Message{Type: MsgReadIndex, From: 3, Context: []byte("f")})
+	r.flushBroadcasts()
 	// The round starts with a heartbeat to each follower, carrying it.
 	var rounds []uint64
 	for _, m := range r.msgs {

@@ -309,6 +309,8 @@ func TestReadIndexLeaseBasedServedWithoutHeartbeats(t *testing.T) {
 	rc.campaign(1)
 	require.NoError(t, rc.propose(1, "a"))
 	index := rc.raft(1).raftLog.committed
+	// The lease starts with a heartbeat round a quorum confirmed.
+	rc.tick(1, 1)
 
 	heartbeats := rc.countDelivered(func(m Message) bool { return m.Type == MsgHeartbeat }, func() {
 		rc.nodes[1].rn.ReadIndex([]byte("lease"))

@@ -43,19 +43,36 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 	return true
 }
 
-// bcastAppend sends every follower what it lacks (entries or commit index).
-func (r *raft) bcastAppend() {
-	r.trk.visit(func(id uint64, _ *Progress) {
-		if id != r.id {
-			r.maybeSendAppend(id, false)
-		}
-	})
+// bcastAppend asks for every follower to be sent what it lacks (entries or
+// the commit index) with the next Ready. Deferring lets the proposals and
+// acknowledgements stepped between two Readys share one append per
+// follower.
+func (r *raft) bcastAppend() { r.appendsPending = true }
+
+// flushBroadcasts sends the broadcasts asked for since the last Ready.
+func (r *raft) flushBroadcasts() {
+	if r.state != StateLeader {
+		r.appendsPending, r.heartbeatPending = false, false
+		return
+	}
+	if r.heartbeatPending {
+		r.heartbeatPending = false
+		r.bcastHeartbeat()
+	}
+	if r.appendsPending {
+		r.appendsPending = false
+		r.trk.visit(func(id uint64, _ *Progress) {
+			if id != r.id {
+				r.maybeSendAppend(id, false)
+			}
+		})
+	}
 }
 
-// bcastHeartbeat sends a heartbeat to every follower, carrying the newest
-// read-confirmation round.
+// bcastHeartbeat sends every follower a heartbeat of a new round (see
+// readOnly).
 func (r *raft) bcastHeartbeat() {
-	round := r.readOnly.lastRound()
+	round := r.nextRound()
 	r.trk.visit(func(id uint64, _ *Progress) {
 		if id != r.id {
 			r.sendHeartbeat(id, round)
@@ -104,6 +121,13 @@ func (r *raft) handleAppendEntries(m Message) {
 		// duplicated message). Tell it where we are.
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.raftLog.committed})
 		return
+	}
+	if n := len(m.Entries); n > 0 && m.Entries[0].Index <= r.raftLog.lastIndex() {
+		// The append overlaps our log. If it replaces entries that are not
+		// persisted yet, their acknowledgements must not go out.
+		if i := r.raftLog.findConflict(m.Entries); i != 0 && i <= r.raftLog.lastIndex() && r.raftLog.matchTerm(entryID{term: m.LogTerm, index: m.Index}) {
+			r.dropAppendAcks(i)
+		}
 	}
 	if lastNew, ok := r.raftLog.maybeAppend(entryID{term: m.LogTerm, index: m.Index}, m.Commit, m.Entries); ok {
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: lastNew})
@@ -242,7 +266,10 @@ func (r *raft) handleHeartbeatResponse(m Message, pr *Progress) {
 		pr.inflights.FreeFirstOne()
 	}
 	if pr.Match < r.raftLog.lastIndex() || pr.State == StateProbe {
-		r.maybeSendAppend(m.From, pr.State == StateProbe)
+		// Send even if there is nothing new: while pipelining, an append
+		// lost on the way leaves Next past the entries the follower lacks,
+		// and only its rejection of this probe brings them back.
+		r.maybeSendAppend(m.From, true)
 	}
 	if m.Index != 0 {
 		r.confirmReads(m.From, m.Index)

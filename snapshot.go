@@ -104,6 +104,9 @@ func (r *raft) restore(s Snapshot) bool {
 		return false
 	}
 	r.raftLog.restore(s)
+	// Entries we held are gone before being persisted, perhaps: none of
+	// them may be acknowledged now.
+	r.dropAppendAcks(0)
 	r.trk = newTracker(r.trk.maxInflight, r.trk.maxInflightBytes)
 	r.switchToConfig(cfg)
 	return true
