@@ -679,13 +679,14 @@ func FuzzCheckMsgpack(f *testing.F) {
 // as msgpackHandle. The resets make every value decode afresh: by default a
 // repeated map key decodes in place into the value of the first, and an
 // empty map in that place swallows a byte of what follows.
-var genericMsgpackHandle = &codec.MsgpackHandle{
-	BasicHandle: codec.BasicHandle{DecodeOptions: codec.DecodeOptions{
-		MaxDepth:       maxDecodeDepth + 1,
-		MapValueReset:  true,
-		InterfaceReset: true,
-	}},
-	WriteExt: true,
+var genericMsgpackHandle = newGenericMsgpackHandle()
+
+func newGenericMsgpackHandle() *codec.MsgpackHandle {
+	h := &codec.MsgpackHandle{WriteExt: true}
+	h.MaxDepth = maxDecodeDepth + 1
+	h.MapValueReset = true
+	h.InterfaceReset = true
+	return h
 }
 
 // ---- benchmarks ----
