@@ -566,9 +566,10 @@ func (r *raft) tickElection() {
 	}
 }
 
-// tickHeartbeat is the leader's tick: heartbeats every heartbeat timeout,
-// and every election timeout a quorum check and the end of a transfer that
-// did not finish.
+// tickHeartbeat is the leader's tick: heartbeats every heartbeat timeout, a
+// quorum check every election timeout (with CheckQuorum), and the end of a
+// leadership transfer that has not finished within an election timeout of
+// its own start.
 func (r *raft) tickHeartbeat() {
 	r.ticks++
 	r.heartbeatElapsed++
