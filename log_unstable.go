@@ -67,16 +67,19 @@ func (u *unstable) stableTo(id entryID) {
 
 // shrink lets a mostly unused backing array go once the persisted prefix no
 // longer needs it, so a long-lived leader does not hold every entry it ever
-// appended.
+// appended. A small array is kept, empty or not: its spare capacity past the
+// last entry takes the next appends without allocating, and those write only
+// past every slice handed out.
 func (u *unstable) shrink() {
-	if len(u.entries) == 0 {
-		u.entries = nil
-		return
-	}
-	if c := cap(u.entries); c > 64 && len(u.entries) < c/4 {
+	if c := cap(u.entries); c > minUnstableCap && len(u.entries) < c/4 {
 		u.entries = append([]Entry(nil), u.entries...)
 	}
 }
+
+// minUnstableCap is the smallest backing array the unstable tail allocates.
+// A node that proposes one entry per Ready would otherwise allocate a
+// one-entry array for every entry, since each Advance empties the tail.
+const minUnstableCap = 64
 
 // stableSnapTo forgets the unstable snapshot once the host persisted it.
 func (u *unstable) stableSnapTo(i uint64) {
@@ -99,6 +102,11 @@ func (u *unstable) truncateAndAppend(ents []Entry) {
 	switch {
 	case from == u.offset+uint64(len(u.entries)):
 		// The common case: ents directly follow what we hold.
+		if n := len(u.entries) + len(ents); n > cap(u.entries) {
+			grown := make([]Entry, len(u.entries), max(2*n, minUnstableCap))
+			copy(grown, u.entries)
+			u.entries = grown
+		}
 		u.entries = append(u.entries, ents...)
 	case from <= u.offset:
 		// Everything we hold is replaced. The stable log below from is

@@ -335,3 +335,24 @@ func TestUnstableShrink(t *testing.T) {
 		assert.Equal(t, uint64(4), u.offset)
 	})
 }
+
+// A node that proposes one entry per Ready empties its unstable tail at every
+// Advance. The tail keeps its spare capacity, so the next entries are
+// appended without allocating, and the entries handed out before stay as
+// they were.
+func TestUnstableAppendAfterPersistReusesSpareCapacity(t *testing.T) {
+	u := unstable{offset: 1}
+	u.truncateAndAppend(logTestEntries(1, 1, 1, 1))
+	handed := u.slice(1, 4)
+	u.stableTo(entryID{index: 3, term: 1})
+	require.Empty(t, u.entries)
+
+	next := uint64(4)
+	allocs := testing.AllocsPerRun(100, func() {
+		u.truncateAndAppend([]Entry{{Index: next, Term: 2}})
+		u.stableTo(entryID{index: next, term: 2})
+		next++
+	})
+	assert.Zero(t, allocs, "appending after the tail was persisted allocates")
+	assert.Equal(t, logTestEntries(1, 1, 1, 1), handed, "a slice handed out was overwritten")
+}
