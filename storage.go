@@ -287,10 +287,23 @@ func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	// A new backing array: the old one may be shared with Entries' callers,
 	// and it lets the discarded entries be collected.
 	i := compactIndex - offset
-	ents := make([]Entry, 1, uint64(len(ms.ents))-i)
+	// Room to double, as appendDoubling would leave it.
+	ents := make([]Entry, 1, 2*(uint64(len(ms.ents))-i))
 	ents[0] = Entry{Index: ms.ents[i].Index, Term: ms.ents[i].Term}
 	ms.ents = append(ents, ms.ents[i+1:]...)
 	return nil
+}
+
+// appendDoubling appends more to ents, doubling the backing array when it is
+// full. The built-in append grows large slices by a quarter at a time, which
+// would copy a long log several times over on its way to twice its size.
+func appendDoubling(ents, more []Entry) []Entry {
+	if n := len(ents) + len(more); n > cap(ents) {
+		grown := make([]Entry, len(ents), 2*n)
+		copy(grown, ents)
+		ents = grown
+	}
+	return append(ents, more...)
 }
 
 // Append adds entries to the log. The entries must have consecutive indexes,
@@ -347,7 +360,7 @@ func (ms *MemoryStorage) Append(entries []Entry) error {
 	if at == uint64(len(ms.ents)) {
 		// Plain append: it writes only past len(ms.ents), never over an
 		// element already handed out.
-		ms.ents = append(ms.ents, entries...)
+		ms.ents = appendDoubling(ms.ents, entries)
 		return nil
 	}
 	// Overlap: replace the suffix in a new backing array, since the old
