@@ -25,19 +25,30 @@ package raft
 // node reading a newer message) and leaves fields missing from a short array
 // at their zero value (a newer node reading an older message).
 //
-// Decoding is hardened against hostile bytes. Before the codec sees the
-// input, checkMsgpack walks it once without allocating and rejects it unless
-// it is exactly one well-formed value, nested at most maxDecodeDepth deep,
-// whose declared lengths all fit in the input. So the codec never allocates
-// for a length that the input does not back, and the memory a decode takes
-// is at most a small constant times len(input) (a 1-byte msgpack nil can
-// stand for a 48-byte Entry). Any panic in the codec is recovered and
-// returned as an error.
+// Two implementations write this format. Message, Entry, Snapshot,
+// ConfState and HardState, which the replication path and the storage of a
+// host encode all the time, use the hand-written fast path of
+// encoding_fastpath.go; ConfChange, which is rare, uses the codec
+// (github.com/hashicorp/go-msgpack/v2, configured by msgpackHandle). The
+// tests prove the two write the same bytes for every value, and fuzz the
+// fast path's decoder against the codec.
+//
+// Decoding is hardened against hostile bytes. The fast path checks every
+// declared length against the bytes left before it allocates for it. Before
+// the codec sees an input, checkMsgpack walks it once without allocating and
+// rejects it unless it is exactly one well-formed value, nested at most
+// maxDecodeDepth deep, whose declared lengths all fit in the input. So
+// neither allocates for a length that the input does not back, and the
+// memory a decode takes is at most a small constant times len(input) (a
+// 1-byte empty array can stand for a 48-byte Entry). Any panic in the codec
+// is recovered and returned as an error.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
@@ -157,31 +168,6 @@ const (
 	mpHeaderBound = 5
 )
 
-func entryWireBound(e *Entry) int { return mpHeaderBound + 3*mpUintBound + mpHeaderBound + len(e.Data) }
-
-func hardStateWireBound() int { return mpHeaderBound + 3*mpUintBound }
-
-func confStateWireBound(cs *ConfState) int {
-	n := len(cs.Voters) + len(cs.Learners) + len(cs.VotersOutgoing) + len(cs.LearnersNext)
-	return mpHeaderBound + 4*mpHeaderBound + n*mpUintBound + 1
-}
-
-func snapshotWireBound(sp *Snapshot) int {
-	metadata := mpHeaderBound + confStateWireBound(&sp.Metadata.ConfState) + 2*mpUintBound
-	return mpHeaderBound + metadata + mpHeaderBound + len(sp.Data)
-}
-
-func messageWireBound(m *Message) int {
-	n := mpHeaderBound + 8*mpUintBound + 1 + 3*mpHeaderBound + len(m.Context)
-	for i := range m.Entries {
-		n += entryWireBound(&m.Entries[i])
-	}
-	if m.Snapshot != nil {
-		n += snapshotWireBound(m.Snapshot)
-	}
-	return n
-}
-
 func confChangeWireBound(cc *ConfChange) int {
 	changes := mpHeaderBound + len(cc.Changes)*(mpHeaderBound+2*mpUintBound)
 	return mpHeaderBound + mpUintBound + changes + mpHeaderBound + len(cc.Context)
@@ -221,84 +207,153 @@ func unmarshalMsgpack(b []byte, v any, what string) (err error) {
 // emptyInput is an empty, non-nil input: Decoder.ResetBytes ignores nil.
 var emptyInput = []byte{}
 
-// Marshal encodes m in the wire format (see the top of encoding.go).
+// Marshal encodes m in the wire format (see the top of encoding.go) into a
+// new slice of exactly the encoding's size. It fails only for a message of
+// 4 GiB or more, which msgpack cannot frame.
 func (m Message) Marshal() ([]byte, error) {
-	return marshalMsgpack(&m, "Message", messageWireBound(&m))
+	size := messageWireSize(&m)
+	if err := wireSizeError(size, "Message"); err != nil {
+		return nil, err
+	}
+	return appendMessage(make([]byte, 0, size), &m), nil
+}
+
+// AppendMarshal appends the encoding of m, the bytes Marshal returns, to b
+// and returns the extended slice. It grows b at most once, and not at all if
+// b has room, so that a sender can encode message after message into one
+// buffer. On error b is returned unchanged.
+func (m Message) AppendMarshal(b []byte) ([]byte, error) {
+	size := messageWireSize(&m)
+	if err := wireSizeError(size, "Message"); err != nil {
+		return b, err
+	}
+	return appendMessage(slices.Grow(b, size), &m), nil
 }
 
 // Unmarshal sets m to the Message encoded in b, overwriting every field. On
-// error, which wraps ErrDecode, m is the zero Message. m keeps no reference to
-// b.
+// error, which wraps ErrDecode, m is the zero Message.
+//
+// m aliases b: the Data of its entries, its Context and its Snapshot's Data
+// are slices of b, not copies, so that decoding an append costs one
+// allocation for its entries, however many there are. The caller must
+// therefore not modify b, nor reuse it for other input, while m or anything
+// taken from it is in use; and stepping m into a RawNode or Node puts its
+// entries in the log and then in Storage, where they stay. A transport that
+// reads frames into a reused buffer must decode a copy of each frame instead:
+//
+//	err := m.Unmarshal(bytes.Clone(frame))
+//
+// Appending to one of these slices does not write into b: they have no
+// spare capacity.
 func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
-	err := unmarshalMsgpack(b, m, "Message")
-	if err != nil {
+	r := wireReader{b: b}
+	r.readMessage(m, 0)
+	if err := r.finish("Message"); err != nil {
 		*m = Message{}
+		return err
 	}
-	return err
+	return nil
 }
 
 // Marshal encodes e in the wire format (see the top of encoding.go).
-func (e Entry) Marshal() ([]byte, error) { return marshalMsgpack(&e, "Entry", entryWireBound(&e)) }
+func (e Entry) Marshal() ([]byte, error) {
+	size := entryWireSize(&e)
+	if err := wireSizeError(size, "Entry"); err != nil {
+		return nil, err
+	}
+	return appendEntry(make([]byte, 0, size), &e), nil
+}
+
+// AppendMarshal appends the encoding of e, the bytes Marshal returns, to b
+// and returns the extended slice. It grows b at most once, and not at all if
+// b has room. On error b is returned unchanged.
+func (e Entry) AppendMarshal(b []byte) ([]byte, error) {
+	size := entryWireSize(&e)
+	if err := wireSizeError(size, "Entry"); err != nil {
+		return b, err
+	}
+	return appendEntry(slices.Grow(b, size), &e), nil
+}
 
 // Unmarshal sets e to the Entry encoded in b, overwriting every field. On
-// error, which wraps ErrDecode, e is the zero Entry. e keeps no reference to b.
+// error, which wraps ErrDecode, e is the zero Entry. e keeps no reference to b:
+// unlike Message.Unmarshal, it copies Data.
 func (e *Entry) Unmarshal(b []byte) error {
 	*e = Entry{}
-	err := unmarshalMsgpack(b, e, "Entry")
-	if err != nil {
+	r := wireReader{b: b}
+	r.readEntry(e, 0)
+	if err := r.finish("Entry"); err != nil {
 		*e = Entry{}
+		return err
 	}
-	return err
+	e.Data = bytes.Clone(e.Data)
+	return nil
 }
 
 // Marshal encodes st in the wire format (see the top of encoding.go).
 func (st HardState) Marshal() ([]byte, error) {
-	return marshalMsgpack(&st, "HardState", hardStateWireBound())
+	return appendHardState(make([]byte, 0, hardStateWireSize(&st)), &st), nil
 }
 
 // Unmarshal sets st to the HardState encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, st is the zero HardState.
 func (st *HardState) Unmarshal(b []byte) error {
 	*st = HardState{}
-	err := unmarshalMsgpack(b, st, "HardState")
-	if err != nil {
+	r := wireReader{b: b}
+	r.readHardState(st, 0)
+	if err := r.finish("HardState"); err != nil {
 		*st = HardState{}
+		return err
 	}
-	return err
+	return nil
 }
 
-// Marshal encodes sp in the wire format (see the top of encoding.go).
+// Marshal encodes sp in the wire format (see the top of encoding.go). It
+// fails only for a snapshot of 4 GiB or more, which msgpack cannot frame.
 func (sp Snapshot) Marshal() ([]byte, error) {
-	return marshalMsgpack(&sp, "Snapshot", snapshotWireBound(&sp))
+	size := snapshotWireSize(&sp)
+	if err := wireSizeError(size, "Snapshot"); err != nil {
+		return nil, err
+	}
+	return appendSnapshot(make([]byte, 0, size), &sp), nil
 }
 
 // Unmarshal sets sp to the Snapshot encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, sp is the zero Snapshot. sp keeps no reference
-// to b.
+// to b: unlike Message.Unmarshal, it copies Data.
 func (sp *Snapshot) Unmarshal(b []byte) error {
 	*sp = Snapshot{}
-	err := unmarshalMsgpack(b, sp, "Snapshot")
-	if err != nil {
+	r := wireReader{b: b}
+	r.readSnapshot(sp, 0)
+	if err := r.finish("Snapshot"); err != nil {
 		*sp = Snapshot{}
+		return err
 	}
-	return err
+	sp.Data = bytes.Clone(sp.Data)
+	return nil
 }
 
 // Marshal encodes cs in the wire format (see the top of encoding.go).
 func (cs ConfState) Marshal() ([]byte, error) {
-	return marshalMsgpack(&cs, "ConfState", confStateWireBound(&cs))
+	size := confStateWireSize(&cs)
+	if err := wireSizeError(size, "ConfState"); err != nil {
+		return nil, err
+	}
+	return appendConfState(make([]byte, 0, size), &cs), nil
 }
 
 // Unmarshal sets cs to the ConfState encoded in b, overwriting every field. On
 // error, which wraps ErrDecode, cs is the zero ConfState.
 func (cs *ConfState) Unmarshal(b []byte) error {
 	*cs = ConfState{}
-	err := unmarshalMsgpack(b, cs, "ConfState")
-	if err != nil {
+	r := wireReader{b: b}
+	r.readConfState(cs, 0)
+	if err := r.finish("ConfState"); err != nil {
 		*cs = ConfState{}
+		return err
 	}
-	return err
+	return nil
 }
 
 // Marshal encodes cc in the wire format (see the top of encoding.go).
