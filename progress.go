@@ -287,9 +287,19 @@ func (t *tracker) isVoter(id uint64) bool {
 	return in || out
 }
 
-// isSingleton reports whether this is a one-voter, non-joint configuration.
+// isSingleton reports whether one node is the only voter of the
+// configuration: of both halves while joint ([1]&[1], entered to change
+// learners only), so that its own vote or acknowledgement is a quorum.
 func (t *tracker) isSingleton() bool {
-	return len(t.config.Voters[0]) == 1 && len(t.config.Voters[1]) == 0
+	in, out := t.config.Voters[0], t.config.Voters[1]
+	if len(in) != 1 || len(out) > 1 {
+		return false
+	}
+	for id := range out {
+		_, same := in[id]
+		return same
+	}
+	return true
 }
 
 // visit calls f for each member in increasing order of ID.

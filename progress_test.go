@@ -563,6 +563,10 @@ func TestTrackerMembership(t *testing.T) {
 
 	trk = progressTestTracker(progressTestConfig([]uint64{1}, []uint64{1, 2}, nil, nil))
 	assert.False(t, trk.isSingleton(), "joint")
+	trk = progressTestTracker(progressTestConfig([]uint64{1}, []uint64{1}, []uint64{2}, nil))
+	assert.True(t, trk.isSingleton(), "joint, one voter in both halves")
+	trk = progressTestTracker(progressTestConfig([]uint64{1}, []uint64{2}, nil, nil))
+	assert.False(t, trk.isSingleton(), "joint, a different voter in each half")
 	assert.True(t, trk.isVoter(2), "outgoing voter")
 	trk = progressTestTracker(progressTestConfig([]uint64{1, 2}, nil, nil, nil))
 	assert.False(t, trk.isSingleton())
