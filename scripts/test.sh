@@ -30,6 +30,14 @@ if [ -d internal/sim ]; then
 fi
 
 for m in "${modules[@]:1}"; do
-  echo "== tests ($m), benchmarks compiled and run once"
-  (cd "$m" && go test -count=1 -run . -bench . -benchtime 1x ./...)
+  case "$m" in
+  ./bench*)
+    echo "== tests ($m), benchmarks compiled and run once"
+    (cd "$m" && go test -count=1 -run . -bench . -benchtime 1x ./...) ;;
+  *)
+    # Other modules (the KV example's end-to-end tests) start processes
+    # and goroutines: race detector on.
+    echo "== tests ($m), race detector on"
+    (cd "$m" && go test -race -count=1 -timeout 10m ./...) ;;
+  esac
 done

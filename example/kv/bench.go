@@ -1,0 +1,23 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/keelraft/raft/example/kv/kvbench"
+)
+
+// runBench loads the cluster at o.endpoints and prints the report.
+func runBench(ctx context.Context, o benchOptions, stdout io.Writer) error {
+	_, err := kvbench.Run(ctx, kvbench.Options{
+		Endpoints:  o.endpoints,
+		Clients:    o.clients,
+		Duration:   o.duration,
+		ValueSize:  o.valueSize,
+		ReadRatio:  o.readRatio,
+		Keys:       o.keys,
+		StaleReads: o.staleReads,
+		Out:        stdout, // a progress line, then the report
+	})
+	return err
+}

@@ -1,0 +1,176 @@
+package kvbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keelraft/raft/example/kv/store"
+)
+
+// fakeNode is a one-node stand-in for the cluster: the HTTP API over a
+// store.Store, counting the operations it applied and served.
+type fakeNode struct {
+	mu           sync.Mutex
+	st           *store.Store
+	index        uint64
+	puts, gets   int
+	failEveryPut int // > 0: every n-th put answers 400
+}
+
+func (f *fakeNode) apply(c store.Command) store.Result {
+	data, _ := c.Marshal()
+	f.index++
+	res, _ := f.st.Apply(f.index, data)
+	return res
+}
+
+func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	body := map[string]any{"header": map[string]any{"member_id": 1, "raft_term": 1, "revision": f.st.Revision()}}
+	reply := func(code int) {
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	q := r.URL.Query()
+	key := strings.TrimPrefix(r.URL.Path, "/kv/")
+	switch {
+	case r.URL.Path == "/status":
+		body["leader"] = 1
+		reply(200)
+	case r.URL.Path == "/sessions":
+		var b struct {
+			TTL int64 `json:"ttl_ms"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		body["session"] = f.apply(store.Command{Op: store.OpOpenSession, SessionTTL: b.TTL * 1e6}).Session
+		reply(200)
+	case strings.HasPrefix(r.URL.Path, "/sessions/"):
+		reply(200)
+	case r.Method == http.MethodPut:
+		f.puts++
+		if f.failEveryPut > 0 && f.puts%f.failEveryPut == 0 {
+			body["error"] = "refused for the test"
+			reply(400)
+			return
+		}
+		session, _ := strconv.ParseUint(q.Get("session"), 10, 64)
+		seq, _ := strconv.ParseUint(q.Get("seq"), 10, 64)
+		value, _ := io.ReadAll(r.Body)
+		res := f.apply(store.Command{Op: store.OpPut, Key: key, Value: value, Session: session, Seq: seq})
+		if res.Err != "" {
+			body["error"] = res.Err
+			reply(410)
+			return
+		}
+		body["key"], body["value"], body["mod_revision"] = key, string(res.KV.Value), res.KV.ModRevision
+		reply(200)
+	case r.Method == http.MethodGet:
+		f.gets++
+		kv, ok := f.st.Get(key)
+		if !ok {
+			body["error"] = "key not found"
+			reply(404)
+			return
+		}
+		body["key"], body["value"] = key, string(kv.Value)
+		reply(200)
+	default:
+		reply(404)
+	}
+}
+
+func startFake(t *testing.T, f *fakeNode) string {
+	f.st = store.New()
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// The counts of the result agree with what the server saw: every counted
+// operation reached it, and at most one per client was cut off by the end
+// of the run.
+func TestRunCountsAgreeWithServer(t *testing.T) {
+	f := &fakeNode{}
+	url := startFake(t, f)
+	var out bytes.Buffer
+	opts := Options{Endpoints: []string{url}, Clients: 4, Duration: 300 * time.Millisecond,
+		ValueSize: 16, ReadRatio: 0.5, Keys: 10, Out: &out}
+	res, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Positive(t, res.Writes)
+	require.Positive(t, res.Reads)
+	require.Zero(t, res.Errors, res.FirstError)
+	require.GreaterOrEqual(t, int64(f.puts), res.Writes)
+	require.LessOrEqual(t, int64(f.puts), res.Writes+int64(opts.Clients))
+	require.GreaterOrEqual(t, int64(f.gets), res.Reads)
+	require.LessOrEqual(t, int64(f.gets), res.Reads+int64(opts.Clients))
+	require.Equal(t, int64(f.st.Revision()), int64(f.puts), "each put applied once")
+
+	require.Equal(t, res.Writes, res.WriteLatency.Count)
+	require.Equal(t, res.Reads, res.ReadLatency.Count)
+	for _, l := range []Latency{res.WriteLatency, res.ReadLatency} {
+		require.LessOrEqual(t, l.P50, l.P99)
+		require.LessOrEqual(t, l.P99, l.P999)
+		require.LessOrEqual(t, l.P999, l.Max)
+	}
+	require.Contains(t, out.String(), "\r[")
+	require.Contains(t, out.String(), "writes:")
+	require.Contains(t, out.String(), "p99.9")
+}
+
+// Refused operations are counted as errors, not as successes.
+func TestRunCountsErrors(t *testing.T) {
+	f := &fakeNode{failEveryPut: 3}
+	url := startFake(t, f)
+	res, err := Run(context.Background(), Options{Endpoints: []string{url}, Clients: 2,
+		Duration: 200 * time.Millisecond, ReadRatio: 0})
+	require.NoError(t, err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Positive(t, res.Errors)
+	require.Contains(t, res.FirstError, "refused for the test")
+	require.Zero(t, res.Reads)
+	require.LessOrEqual(t, int64(f.puts), res.Writes+res.Errors+2)
+	require.GreaterOrEqual(t, int64(f.puts), res.Writes+res.Errors)
+}
+
+func TestRunRejectsBadOptions(t *testing.T) {
+	for _, o := range []Options{
+		{Duration: time.Second},
+		{Endpoints: []string{"http://x"}},
+		{Endpoints: []string{"http://x"}, Duration: time.Second, ReadRatio: 2},
+	} {
+		_, err := Run(context.Background(), o)
+		require.Error(t, err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ds := []time.Duration{4, 1, 3, 2}
+	l := summarize(ds)
+	require.Equal(t, Latency{Count: 4, Mean: 2, P50: 2, P99: 4, P999: 4, Max: 4}, l)
+	ds = make([]time.Duration, 1000)
+	for i := range ds {
+		ds[i] = time.Duration(1000 - i)
+	}
+	l = summarize(ds)
+	require.Equal(t, time.Duration(500), l.P50)
+	require.Equal(t, time.Duration(990), l.P99)
+	require.Equal(t, time.Duration(999), l.P999)
+	require.Equal(t, Latency{}, summarize(nil))
+}

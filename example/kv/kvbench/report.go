@@ -1,0 +1,115 @@
+package kvbench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Latency summarizes the durations of one kind of operation.
+type Latency struct {
+	// Count is the number of operations.
+	Count int64
+	// Mean is their mean duration.
+	Mean time.Duration
+	// P50, P99 and P999 are the 50th, 99th and 99.9th percentiles: the
+	// smallest duration at least that fraction of operations did not
+	// exceed.
+	P50, P99, P999 time.Duration
+	// Max is the longest duration.
+	Max time.Duration
+}
+
+// summarize computes the exact percentiles of ds, which it sorts.
+func summarize(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	slices.Sort(ds)
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return Latency{
+		Count: int64(len(ds)),
+		Mean:  sum / time.Duration(len(ds)),
+		P50:   percentile(ds, 0.50),
+		P99:   percentile(ds, 0.99),
+		P999:  percentile(ds, 0.999),
+		Max:   ds[len(ds)-1],
+	}
+}
+
+// percentile returns the smallest element of sorted that at least a
+// fraction p of the elements do not exceed (nearest rank):
+//
+//	sorted = [1 2 3 4], p = 0.5 -> rank ceil(2.0) = 2 -> 2
+//	sorted = [1 2 3 4], p = 0.99 -> rank ceil(3.96) = 4 -> 4
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	rank := int(math.Ceil(p * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// Report writes the result as a few lines of text.
+func (r Result) Report(w io.Writer) {
+	opts := r.Options
+	fmt.Fprintf(w, "kv bench: %d clients, %v, %d-byte values, %d keys, read ratio %.2f\n",
+		opts.Clients, r.Elapsed.Round(time.Millisecond), opts.ValueSize, opts.Keys, opts.ReadRatio)
+	line := func(name string, n int64, rate float64, l Latency) {
+		fmt.Fprintf(w, "%-7s %9d  %10.1f/s  p50 %-9v p99 %-9v p99.9 %-9v max %v\n", name, n, rate,
+			l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.P999.Round(time.Microsecond),
+			l.Max.Round(time.Microsecond))
+	}
+	line("writes:", r.Writes, r.WritesPerSecond(), r.WriteLatency)
+	line("reads:", r.Reads, r.ReadsPerSecond(), r.ReadLatency)
+	fmt.Fprintf(w, "errors: %8d", r.Errors)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "  first: %s", r.FirstError)
+	}
+	fmt.Fprintln(w)
+}
+
+// progressWidth is the width of the bar, in characters.
+const progressWidth = 30
+
+// startProgress redraws a progress line on out once per second until the
+// returned function is called, which draws it a last time and ends the
+// line. A nil out shows nothing.
+func startProgress(out io.Writer, start time.Time, total time.Duration, c *counters) (stop func()) {
+	if out == nil {
+		return func() {}
+	}
+	draw := func() {
+		elapsed := min(time.Since(start), total)
+		filled := int(float64(progressWidth) * float64(elapsed) / float64(total))
+		bar := strings.Repeat("=", filled) + strings.Repeat(" ", progressWidth-filled)
+		secs := max(time.Since(start).Seconds(), 1e-9)
+		w, r := c.writes.Load(), c.reads.Load()
+		fmt.Fprintf(out, "\r[%s] %3.0fs/%.0fs  writes %d (%.0f/s)  reads %d (%.0f/s)  errors %d ",
+			bar, elapsed.Seconds(), total.Seconds(), w, float64(w)/secs, r, float64(r)/secs, c.errors.Load())
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				draw()
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		draw()
+		fmt.Fprintln(out)
+	}
+}
