@@ -89,9 +89,12 @@ func (r *raft) restore(s Snapshot) bool {
 		r.logger.Warningf("%x ignored a snapshot with an invalid configuration: %v", r.id, err)
 		return false
 	}
-	if !cfg.has(r.id) {
-		// A snapshot of a configuration we are not part of cannot come from
-		// a leader we should follow.
+	if !cfg.has(r.id) && r.trk.config.has(r.id) {
+		// A member is never sent a snapshot of a configuration without it
+		// by a leader it should follow. A node that is no member yet (one
+		// just added, started empty) takes it: the leader's latest
+		// snapshot may predate the change that added it, which then
+		// follows in the log.
 		r.logger.Warningf("%x attempted to restore snapshot but it is not in the ConfState %v; ignoring", r.id, s.Metadata.ConfState)
 		return false
 	}

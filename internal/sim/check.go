@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/keelraft/raft"
 )
@@ -25,15 +27,17 @@ const (
 	// PropStateMachine: no two nodes apply (or commit) different entries at
 	// one index, and no node's applied sequence shrinks.
 	PropStateMachine = "state machine safety"
-	// PropDurability: a committed entry stays on a majority of disks, and a
-	// node's disk covers everything it applied; after healing, every live
-	// node applies every acknowledged write.
+	// PropDurability: a committed entry stays on a majority of disks (of
+	// each half of the configuration that committed it), and a node's disk
+	// covers everything it applied; after healing, every live member
+	// applies every acknowledged write.
 	PropDurability = "durability"
 	// PropRead: a read index covers every write applied before the read
 	// was asked.
 	PropRead = "read linearizability"
-	// PropLiveness: once the network heals and a majority is up, a leader
-	// is elected and a new proposal commits on every live node.
+	// PropLiveness: once the network heals and a majority (of each half)
+	// of the configuration's voters is up, a leader is elected and a new
+	// proposal commits on every live member.
 	PropLiveness = "liveness"
 	// PropHost: the library handed the host something the Ready contract
 	// rules out (writes that cannot be persisted, entries to apply that are
@@ -82,6 +86,9 @@ type appliedEntry struct {
 	data string
 	// hash is the state machine's hash once it applied this entry.
 	hash uint64
+	// conf is, for a configuration change, the configuration the first
+	// node that applied it got from ApplyConfChange.
+	conf *raft.ConfState
 }
 
 type entryKey struct{ index, term uint64 }
@@ -134,6 +141,18 @@ type checker struct {
 	acked map[string]uint64
 	// dirty holds the nodes whose disks changed since the last check.
 	dirty map[uint64]bool
+
+	// conf is the configuration of the applied sequence: that of its
+	// last configuration change, at confIndex. everMember holds every
+	// node that was ever a member of it.
+	conf      raft.ConfState
+	confIndex uint64
+	// prevConf is the configuration before conf.
+	prevConf   raft.ConfState
+	everMember map[uint64]bool
+	// certs are the commit certificates of leaders, by increasing index
+	// (see Sim.certify).
+	certs []cert
 }
 
 func newChecker() checker {
@@ -146,6 +165,8 @@ func newChecker() checker {
 		answered:  map[string]bool{},
 		acked:     map[string]uint64{},
 		dirty:     map[uint64]bool{},
+
+		everMember: map[uint64]bool{},
 	}
 }
 
@@ -436,6 +457,7 @@ func (c *checker) onRestart(s *Sim, n *node, snap raft.Snapshot) {
 // check runs the checks that look at the whole cluster after a step.
 func (s *Sim) check() {
 	s.observe()
+	s.retireRemoved()
 	s.checkMajority()
 	if len(s.chk.dirty) > 0 {
 		s.checkLogMatching()
@@ -462,6 +484,7 @@ func (s *Sim) observe() {
 		if st.RaftState != raft.StateLeader {
 			continue
 		}
+		s.certify(n, st)
 		lead, seen := c.leaders[st.Term]
 		switch {
 		case !seen:
@@ -491,8 +514,15 @@ func (s *Sim) checkCompleteness(n *node, term uint64) {
 }
 
 // checkMajority checks that the newest committed entry is on a majority of
-// disks (a snapshot covering it counts: snapshots are checked against the
-// applied sequence). Log matching extends this to the entries before it.
+// the disks of each half of a configuration that committed it (a snapshot
+// covering it counts: snapshots are checked against the applied sequence).
+// Log matching extends this to the entries before it.
+//
+// The configuration is that of a leader's commit certificate at or past
+// the entry: the leader then had a quorum of its configuration holding the
+// certificate's index, and so the entry. Checking against the newest
+// configuration instead would be wrong: a voter added by a simple change
+// counts in it, but did not help commit what came before.
 func (s *Sim) checkMajority() {
 	c := &s.chk
 	top := uint64(len(c.committed)) - 1
@@ -502,33 +532,46 @@ func (s *Sim) checkMajority() {
 	if top == 0 {
 		return
 	}
+	cert, ok := c.certFor(top)
+	if !ok {
+		s.fail(PropDurability, "%d@%d is known committed, but no leader committed it (the newest commit certificate is at %d)",
+			top, c.committed[top].term, c.certs[len(c.certs)-1].index)
+		return
+	}
 	want := c.committed[top].term
-	holders := 0
-	for _, id := range s.voters {
+	holds := func(id uint64) bool {
 		disk := s.nodes[id].disk
 		snap, _ := disk.Snapshot()
 		if snap.Metadata.Index >= top {
-			holders++
-		} else if t, err := disk.Term(top); err == nil && t == want {
-			holders++
+			return true
 		}
+		t, err := disk.Term(top)
+		return err == nil && t == want
 	}
-	if holders <= len(s.voters)/2 {
-		s.fail(PropDurability, "the committed entry %d@%d is on %d disks, not a majority of %d", top, want, holders, len(s.voters))
+	if !quorumOf(cert.conf, holds) {
+		var on []uint64
+		for _, id := range members(cert.conf) {
+			if holds(id) {
+				on = append(on, id)
+			}
+		}
+		s.fail(PropDurability, "the committed entry %d@%d is on the disks of %v only, not a quorum of %s, which committed it by %d",
+			top, want, on, confText(cert.conf), cert.index)
 	}
 }
 
 // checkLogMatching compares the disks that changed with every other disk.
 func (s *Sim) checkLogMatching() {
-	views := make(map[uint64]logView, len(s.ids))
-	for _, id := range s.ids {
+	all := slices.Sorted(maps.Keys(s.nodes))
+	views := make(map[uint64]logView, len(all))
+	for _, id := range all {
 		views[id] = diskView(s.nodes[id].disk)
 	}
-	for _, a := range s.ids {
+	for _, a := range all {
 		if !s.chk.dirty[a] {
 			continue
 		}
-		for _, b := range s.ids {
+		for _, b := range all {
 			if b == a || (s.chk.dirty[b] && b < a) {
 				continue
 			}

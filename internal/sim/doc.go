@@ -1,7 +1,7 @@
 // Package sim is a deterministic simulator of a raft cluster, and the
 // property-based tests of Raft's safety and liveness that run on it.
 //
-// A Sim runs 3 to 7 raft.RawNodes in one goroutine. Each node has a host
+// A Sim runs up to 7 raft.RawNodes (3 to 7 at the start) in one goroutine. Each node has a host
 // that follows the Ready contract in separate steps (take the Ready and send
 // its messages; persist; apply; Advance), over a raft.MemoryStorage that
 // plays the disk: a crash keeps what was persisted and loses the rest, with
@@ -20,7 +20,36 @@
 // leader completeness, state machine safety, durability and read
 // linearizability (see the Prop constants and check.go). CheckLiveness then
 // ends the faults and checks that a leader is elected and a new proposal
-// commits on every live node within a bound (see LivenessBound).
+// commits on every live member within a bound (see LivenessBound).
+//
+// # Lease reads
+//
+// With Options.LeaseReads (drawn only with CheckQuorum, as raft.Config
+// requires) reads use raft.ReadOnlyLeaseBased, and the read linearizability
+// check covers them. A lease is safe only under bounded clock drift; the
+// simulator models zero drift: every tick is global (it ticks every node
+// that is up once), while delays, drops, partitions and crashes stay
+// random.
+//
+// # Membership changes
+//
+// With Options.Membership, OpConfChange has the leader propose random
+// changes: add a voter or a learner (a new node, started with empty
+// storage and no bootstrap), remove a member, promote a learner, demote a
+// voter, and joint changes of one to three of these, left automatically or
+// explicitly (a later OpConfChange proposes the explicit leave). Hosts
+// apply changes with ApplyConfChange and keep the ConfState in their
+// snapshots; a removed node runs until every member applied the
+// configuration without it, then is retired (membership.go). At most 7
+// nodes run, and at least one voter remains. The checks that count
+// majorities use configurations: durability holds a committed entry to a
+// quorum (each half, if joint) of the configuration of a leader that
+// committed it (commit certificates, see Sim.certify); every node that
+// applies a configuration change must get the same configuration from it;
+// the liveness check restarts voters of the applied sequence's
+// configuration (and, with membership changes, of the one before it), and
+// asks the proposal, the reads and the catching up of the live members of
+// that configuration only.
 //
 // # Running the tests
 //

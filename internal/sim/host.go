@@ -105,6 +105,10 @@ type node struct {
 	maxApplied uint64
 	// status is the node's state as last observed, for the trace.
 	status raft.BasicStatus
+	// certTerm is the term in which the node was last seen leading, and
+	// certBase the commit index up to which its commits in that term are
+	// recorded (see Sim.certify).
+	certTerm, certBase uint64
 }
 
 func (n *node) up() bool { return n.rn != nil }
@@ -278,7 +282,11 @@ func (s *Sim) apply(n *node) {
 				s.fail(PropHost, "n%d cannot decode the ConfChange at %d: %v", n.id, e.Index, err)
 				return
 			}
+			// Commits made so far were made under the configuration
+			// that this change replaces.
+			s.certify(n, n.rn.BasicStatus())
 			n.confState = *n.rn.ApplyConfChange(cc)
+			s.chk.onConfApplied(s, n, e.Index, n.confState)
 		}
 	}
 	if len(rd.CommittedEntries) > 0 {
@@ -298,6 +306,7 @@ func (s *Sim) crash(n *node) {
 	n.rd, n.phase = raft.Ready{}, phaseIdle
 	n.sm, n.confState = machine{}, raft.ConfState{}
 	n.viewTerm = 0
+	n.certTerm, n.certBase = 0, 0
 	var lost []envelope
 	s.net = slices.DeleteFunc(s.net, func(e envelope) bool {
 		if e.m.From == n.id || e.m.To == n.id {

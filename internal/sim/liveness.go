@@ -57,29 +57,29 @@ func (s *Sim) LivenessBound() int {
 const settleLimit = 10000
 
 // CheckLiveness ends every fault and checks that the cluster recovers: it
-// heals the network, restarts down nodes (lowest ID first) until a majority
-// is up, then runs rounds of ticks and fair delivery. Within the bound (see
-// LivenessBound) a leader must exist, a new proposal must be
-// applied by every live node, every live node must have applied every write
-// acknowledged before (durability) and everything it applied before a
-// crash, and a read asked at each live node must be answered. Safety is
-// checked throughout.
+// heals the network, restarts down voters (lowest ID first) until a
+// majority of each half of the configuration is up, then runs rounds of
+// ticks and fair delivery. The configuration is that of the applied
+// sequence (the newest one applied anywhere); before each round, voters are
+// restarted again if it changed. Within the bound (see LivenessBound) a
+// leader must exist, a new proposal must be applied by every live member,
+// every live member must have applied every write acknowledged before
+// (durability) and everything it applied before a crash, and a read asked
+// at each live member must be answered. Removed nodes that still run
+// (see membership.go) are ticked and delivered to, but nothing is asked of
+// them. Safety is checked throughout.
 func (s *Sim) CheckLiveness() error {
 	if s.err != nil {
 		return s.err
 	}
 	s.inLiveness = true
 	defer func() { s.quiet = false }()
-	s.tracef("---- liveness: heal, restart nodes until a majority is up, then tick and deliver fairly")
+	s.tracef("---- liveness: heal, restart voters until a majority is up, then tick and deliver fairly")
 	clear(s.cut)
 	for i := range s.net {
 		s.net[i].held = false
 	}
-	for s.upVoters() <= len(s.voters)/2 {
-		n := s.down()[0]
-		s.tracef("     restart n%d", n.id)
-		s.restart(n)
-	}
+	s.restartQuorum()
 
 	bound := s.LivenessBound()
 	var (
@@ -96,10 +96,24 @@ func (s *Sim) CheckLiveness() error {
 	order := rand.New(rand.NewPCG(uint64(len(s.steps)), 0))
 	for round := 1; round <= bound && s.err == nil; round++ {
 		s.LivenessRounds = round
+		// The configuration may change in the liveness check too (a
+		// change committed now, a joint configuration left): a majority of
+		// the new one must be up.
+		s.restartQuorum()
+		s.refreshSnapshots()
 		up := s.upNodes()
 		order.Shuffle(len(up), func(i, j int) { up[i], up[j] = up[j], up[i] })
 		for _, n := range up {
+			if !n.up() {
+				continue // retired by the settling of an earlier tick
+			}
 			n.rn.Tick()
+			if !s.opts.LeaseReads {
+				s.settle()
+			}
+		}
+		if s.opts.LeaseReads {
+			// One clock for all (see Options.LeaseReads).
 			s.settle()
 		}
 		if s.err != nil {
@@ -116,14 +130,12 @@ func (s *Sim) CheckLiveness() error {
 		if reads == nil {
 			if v, ok := s.appliedEverywhere(proposed); ok {
 				s.note("     round %d: %s applied by every live node; asking a read at each", round, v)
-				for _, id := range s.ids {
-					if n := s.nodes[id]; n.up() {
-						ctx := fmt.Sprintf("live-r%d", s.nextRead)
-						s.nextRead++
-						s.chk.reads[ctx] = s.chk.appliedMax()
-						n.rn.ReadIndex([]byte(ctx))
-						reads = append(reads, ctx)
-					}
+				for _, n := range s.liveMembers() {
+					ctx := fmt.Sprintf("live-r%d", s.nextRead)
+					s.nextRead++
+					s.chk.reads[ctx] = s.chk.appliedMax()
+					n.rn.ReadIndex([]byte(ctx))
+					reads = append(reads, ctx)
 				}
 				s.settle()
 			}
@@ -172,18 +184,73 @@ func (s *Sim) settle() {
 	s.fail(PropLiveness, "the cluster is not quiet after %d rounds of Ready handling and delivery without ticks", settleLimit)
 }
 
-func (s *Sim) upVoters() int {
-	n := 0
-	for _, id := range s.voters {
-		if s.nodes[id].up() {
-			n++
+// restartQuorum restarts down voters of the applied sequence's
+// configuration, lowest ID first, until a majority of each half is up. In
+// a run with membership changes it restarts every down voter of that
+// configuration and of the one before it: a node that has not learned
+// that the newest configuration committed still counts votes in the one
+// before, and a majority of the newest one may then be unable to elect
+// anyone. For example, with [1 2 3 4] changed to [1 3 4] and the learner
+// 2, committed on 2, 3 and 4: if 3 crashes, 1 and 4 still count in
+// [1 2 3 4], where 2, a learner by its own configuration, cannot
+// campaign, and its log is ahead of theirs, so it votes for neither.
+func (s *Sim) restartQuorum() {
+	for !s.quorumUp() {
+		n := s.downVoter(s.chk.conf)
+		s.note("     restart n%d, a voter of %s", n.id, confText(s.chk.conf))
+		s.restart(n)
+	}
+	if !s.opts.Membership {
+		return
+	}
+	for _, cs := range []raft.ConfState{s.chk.conf, s.chk.prevConf} {
+		for n := s.downVoter(cs); n != nil; n = s.downVoter(cs) {
+			s.note("     restart n%d, a voter of %s", n.id, confText(cs))
+			s.restart(n)
 		}
 	}
-	return n
 }
 
-// appliedEverywhere returns a value of vs that every live node applied, if
-// there is one.
+// quorumUp reports whether a majority of each half of the applied
+// sequence's configuration is up.
+func (s *Sim) quorumUp() bool {
+	return quorumOf(s.chk.conf, func(id uint64) bool { return s.nodes[id].up() })
+}
+
+// downVoter returns the voter of cs, of either half, that is down and not
+// retired, with the lowest ID, or nil.
+func (s *Sim) downVoter(cs raft.ConfState) *node {
+	var down []uint64
+	for _, id := range append(slices.Clone(cs.Voters), cs.VotersOutgoing...) {
+		if !s.nodes[id].up() && slices.Contains(s.ids, id) {
+			down = append(down, id)
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return s.nodes[slices.Min(down)]
+}
+
+// refreshSnapshots has the host of every node that is up take a snapshot
+// (keeping its log) when its log was compacted and its snapshot's
+// configuration is not the one it applied. A member added after the last
+// snapshot could not install it (a snapshot of a configuration without
+// the node is refused), and would wait for the next compaction; hosts
+// snapshot from time to time, and this is the liveness check's stand-in.
+func (s *Sim) refreshSnapshots() {
+	for _, n := range s.upNodes() {
+		snap, _ := n.disk.Snapshot()
+		if raft.IsEmptySnap(snap) || n.sm.index <= snap.Metadata.Index || sameConf(snap.Metadata.ConfState, n.confState) {
+			continue
+		}
+		s.note("     n%d snapshots at %d for %s", n.id, n.sm.index, confText(n.confState))
+		s.compact(n, n.sm.index)
+	}
+}
+
+// appliedEverywhere returns a value of vs that every live member applied,
+// if there is one.
 func (s *Sim) appliedEverywhere(vs []string) (string, bool) {
 	for _, v := range vs {
 		i, ok := s.chk.acked[v]
@@ -191,8 +258,8 @@ func (s *Sim) appliedEverywhere(vs []string) (string, bool) {
 			continue
 		}
 		all := true
-		for _, id := range s.ids {
-			if n := s.nodes[id]; n.up() && n.sm.index < i {
+		for _, n := range s.liveMembers() {
+			if n.sm.index < i {
 				all = false
 			}
 		}
@@ -212,7 +279,7 @@ func (s *Sim) allAnswered(ctxs []string) bool {
 	return true
 }
 
-// checkCaughtUp checks, once the cluster recovered, that every live node
+// checkCaughtUp checks, once the cluster recovered, that every live member
 // applied every acknowledged write and everything it applied before.
 func (s *Sim) checkCaughtUp() {
 	var maxAcked uint64
@@ -222,11 +289,7 @@ func (s *Sim) checkCaughtUp() {
 			maxAcked, maxValue = i, v
 		}
 	}
-	for _, id := range s.ids {
-		n := s.nodes[id]
-		if !n.up() {
-			continue
-		}
+	for _, n := range s.liveMembers() {
 		if n.sm.index < maxAcked {
 			s.fail(PropDurability, "n%d recovered but applied only up to %d, not the acknowledged write %s at %d",
 				n.id, n.sm.index, maxValue, maxAcked)

@@ -24,6 +24,19 @@ type Options struct {
 	// Wire sends every message through Marshal and Unmarshal, so that no
 	// memory is shared between nodes, as over a real network.
 	Wire bool
+	// LeaseReads sets raft.Config.ReadOnlyOption to ReadOnlyLeaseBased,
+	// which needs CheckQuorum. A lease is safe only under bounded clock
+	// drift, and the simulator models none: with LeaseReads every tick is
+	// global (OpTick ticks every node that is up, as OpTickAll does, and
+	// the liveness check ticks all nodes before it delivers anything), so
+	// that all clocks run at one rate. Messages, drops, partitions and
+	// crashes stay as random as in any run.
+	LeaseReads bool
+	// Membership lets OpConfChange change the configuration: add voters
+	// and learners (new nodes, which start with empty storage), remove
+	// members, promote learners, demote voters, and joint changes (see
+	// membership.go). Without it OpConfChange does nothing.
+	Membership bool
 	// Logger receives the nodes' log lines; nil discards them.
 	Logger raft.Logger
 }
@@ -31,9 +44,9 @@ type Options struct {
 // GoString renders o as a Go literal, for regression tests.
 func (o Options) GoString() string {
 	return fmt.Sprintf("Options{Nodes: %d, ElectionTick: %d, HeartbeatTick: %d, PreVote: %t, CheckQuorum: %t, "+
-		"MaxSizePerMsg: %d, MaxInflightMsgs: %d, MaxCommittedSizePerReady: %d, Wire: %t}",
+		"MaxSizePerMsg: %d, MaxInflightMsgs: %d, MaxCommittedSizePerReady: %d, Wire: %t, LeaseReads: %t, Membership: %t}",
 		o.Nodes, o.ElectionTick, o.HeartbeatTick, o.PreVote, o.CheckQuorum,
-		o.MaxSizePerMsg, o.MaxInflightMsgs, o.MaxCommittedSizePerReady, o.Wire)
+		o.MaxSizePerMsg, o.MaxInflightMsgs, o.MaxCommittedSizePerReady, o.Wire, o.LeaseReads, o.Membership)
 }
 
 // DrawOptions draws a configuration. The first choice of each draw is the
@@ -64,6 +77,14 @@ func DrawOptions(src Source) Options {
 		o.MaxCommittedSizePerReady = 1 + uint64(src.Intn(80, "maxCommittedSizePerReady"))
 	}
 	o.Wire = src.Intn(4, "wire") == 3
+	// LeaseReads is not drawn yet: the simulator found two ways the core
+	// breaks a lease (TestRegression_ForcedCampaignBreaksLease and
+	// TestRegression_RebootedFollowerBreaksLease, issue 5). Draw it again
+	// once they are fixed; -sim.lease draws it now.
+	if o.CheckQuorum && *drawLease {
+		o.LeaseReads = src.Intn(2, "leaseReads") == 1
+	}
+	o.Membership = src.Intn(2, "membership") == 1
 	return o
 }
 
@@ -73,6 +94,9 @@ func (o Options) validate() error {
 	}
 	if o.ElectionTick <= o.HeartbeatTick || o.HeartbeatTick < 1 {
 		return fmt.Errorf("sim: need 1 <= HeartbeatTick %d < ElectionTick %d", o.HeartbeatTick, o.ElectionTick)
+	}
+	if o.LeaseReads && !o.CheckQuorum {
+		return fmt.Errorf("sim: LeaseReads needs CheckQuorum")
 	}
 	if o.MaxInflightMsgs < 1 {
 		return fmt.Errorf("sim: MaxInflightMsgs %d must be positive", o.MaxInflightMsgs)
@@ -97,6 +121,18 @@ func (o Options) config(id uint64, disk *raft.MemoryStorage, applied uint64) *ra
 		MaxInflightMsgs:          o.MaxInflightMsgs,
 		CheckQuorum:              o.CheckQuorum,
 		PreVote:                  o.PreVote,
+		ReadOnlyOption:           o.readOnlyOption(),
 		Logger:                   logger,
 	}
 }
+
+func (o Options) readOnlyOption() raft.ReadOnlyOption {
+	if o.LeaseReads {
+		return raft.ReadOnlyLeaseBased
+	}
+	return raft.ReadOnlySafe
+}
+
+// drawLease makes generated options draw LeaseReads (the test flag
+// -sim.lease); off until the lease bugs of issue 5 are fixed.
+var drawLease = new(bool)

@@ -18,12 +18,14 @@ import (
 // first violation stops the run and is returned by Err.
 type Sim struct {
 	opts Options
-	// nodes by ID; ids lists them in increasing order. Membership changes
-	// add and remove entries here.
+	// nodes by ID, retired ones included (their disks stay for the
+	// checks); ids lists the nodes that are not retired, in increasing
+	// order. Membership changes add nodes to both, and retire removed
+	// nodes from ids (see membership.go).
 	nodes map[uint64]*node
 	ids   []uint64
-	// voters is the configuration used to count majorities.
-	voters []uint64
+	// nextID is the ID the next new node gets: IDs are never reused.
+	nextID uint64
 
 	// net holds the messages in flight, oldest first.
 	net []envelope
@@ -80,7 +82,14 @@ func New(opts Options) (*Sim, error) {
 		peers = append(peers, raft.Peer{ID: id})
 		s.ids = append(s.ids, id)
 	}
-	s.voters = slices.Clone(s.ids)
+	s.nextID = uint64(opts.Nodes) + 1
+	// The bootstrap entries are committed on every disk, by no leader.
+	first := raft.ConfState{Voters: slices.Clone(s.ids)}
+	s.chk.addCert(uint64(opts.Nodes), first)
+	s.chk.conf, s.chk.prevConf, s.chk.confIndex = first, first, uint64(opts.Nodes)
+	for _, id := range s.ids {
+		s.chk.everMember[id] = true
+	}
 	for _, id := range s.ids {
 		disk := raft.NewMemoryStorage()
 		rn, err := raft.NewRawNode(opts.config(id, disk, 0))
@@ -186,6 +195,17 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 	}()
 	switch st.Op {
 	case OpTick:
+		if s.opts.LeaseReads {
+			// One clock for all: see Options.LeaseReads.
+			if len(s.upNodes()) == 0 {
+				return false
+			}
+			s.title(mark, "tick all (global clock)")
+			for _, n := range s.upNodes() {
+				n.rn.Tick()
+			}
+			break
+		}
 		n := pickNode(s.upNodes(), st.A)
 		if n == nil {
 			return false
@@ -268,6 +288,9 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		s.title(mark, "partition %v | %v", side, s.others(side))
 		s.partition(side)
 	case OpCutLink:
+		if len(s.ids) < 2 {
+			return false
+		}
 		from := s.nodeAt(st.A).id
 		to := s.nodeAt(st.A%len(s.ids) + 1 + st.B%(len(s.ids)-1)).id
 		if s.cut[link{from, to}] {
@@ -371,12 +394,14 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 			return false
 		}
 		side := []uint64{lead.id}
-		for i, others := 0, s.others(side); i < st.B%((len(s.ids)-1)/2); i++ {
+		for i, others := 0, s.others(side); i < st.B%max((len(s.ids)-1)/2, 1); i++ {
 			side = append(side, others[(st.B+i)%len(others)])
 		}
 		slices.Sort(side)
 		s.title(mark, "isolate leader: partition %v | %v", side, s.others(side))
 		s.partition(side)
+	case OpConfChange:
+		return s.confChange(st, mark)
 	default:
 		panic(fmt.Sprintf("sim: unknown op %d", st.Op))
 	}

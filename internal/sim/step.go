@@ -89,6 +89,14 @@ const (
 	// OpStabilize and OpRun pass it by, so it arrives, if ever, when an
 	// OpDeliver picks it, possibly terms later.
 	OpHold
+	// OpConfChange has the leader (if any) propose a membership change, if
+	// Options.Membership is set: A chooses the kind (add a voter, add a
+	// learner, remove a member, promote a learner, demote a voter, or
+	// several at once through a joint configuration), B seeds the choice
+	// of nodes and of the joint transition (see changeKind). While the
+	// leader's configuration is joint it proposes the empty change that
+	// leaves it instead.
+	OpConfChange
 
 	numOps
 )
@@ -97,7 +105,7 @@ var opNames = [...]string{
 	"OpTick", "OpTickAll", "OpReady", "OpFlush", "OpDeliver", "OpDeliverAll",
 	"OpStabilize", "OpDrop", "OpDuplicate", "OpPartition", "OpCutLink", "OpHeal", "OpCrash",
 	"OpRestart", "OpPropose", "OpRead", "OpCompact", "OpTransfer", "OpCampaign",
-	"OpReboot", "OpIsolateLeader", "OpRebootLeader", "OpRun", "OpHold",
+	"OpReboot", "OpIsolateLeader", "OpRebootLeader", "OpRun", "OpHold", "OpConfChange",
 }
 
 func (o Op) String() string {
@@ -156,8 +164,8 @@ const (
 	// GroupFault injects a fault: a message dropped or duplicated, a
 	// partition, a crash, a leader isolated, ...
 	GroupFault
-	// GroupClient proposes, reads, compacts, campaigns and transfers
-	// leadership.
+	// GroupClient proposes, reads, compacts, campaigns, transfers
+	// leadership and changes the membership.
 	GroupClient
 
 	numGroups
@@ -220,7 +228,7 @@ var groupOps = [numGroups][]weightedOp{
 		{OpDrop, 4}, {OpDuplicate, 2}, {OpHold, 2}, {OpPartition, 2}, {OpCutLink, 1}, {OpHeal, 3},
 		{OpCrash, 1}, {OpRestart, 2}, {OpReboot, 1}, {OpIsolateLeader, 2}, {OpRebootLeader, 1},
 	},
-	GroupClient: {{OpPropose, 6}, {OpRead, 3}, {OpCompact, 2}, {OpCampaign, 1}, {OpTransfer, 1}},
+	GroupClient: {{OpPropose, 6}, {OpRead, 3}, {OpCompact, 2}, {OpCampaign, 1}, {OpTransfer, 1}, {OpConfChange, 2}},
 }
 
 // Gen draws one step of group g.
@@ -256,6 +264,8 @@ func GenOp(src Source, op Op) Step {
 		return Step{Op: op, A: arg("node"), B: src.Intn(4, "lag")}
 	case OpIsolateLeader:
 		return Step{Op: op, B: arg("with")}
+	case OpConfChange:
+		return Step{Op: op, A: src.Intn(int(numChangeKinds), "kind"), B: src.Intn(1<<16, "changes")}
 	case OpTickAll, OpDeliverAll, OpStabilize, OpHeal, OpRebootLeader:
 		return Step{Op: op}
 	}
@@ -372,7 +382,7 @@ func (p Profile) tune(opts *Options) {
 		opts.MaxSizePerMsg, opts.MaxInflightMsgs = 1, 1
 	}
 	if p.Plain {
-		opts.PreVote, opts.CheckQuorum = false, false
+		opts.PreVote, opts.CheckQuorum, opts.LeaseReads = false, false, false
 		opts.ElectionTick, opts.HeartbeatTick = 3, 1
 	}
 }
