@@ -19,6 +19,12 @@ const (
 	// whose ticks run slow may keep leading past its lease, and a read may
 	// then miss writes committed by a newer leader. Use it only where
 	// bounded clock drift is a given.
+	//
+	// To keep the leases it confirmed, a node neither votes for another
+	// nor campaigns when its host calls Campaign while it heard from a
+	// leader within an election timeout, nor for an election timeout
+	// after it starts (it may have confirmed a lease before a crash).
+	// A leadership transfer still works: the leader gives its lease up.
 	ReadOnlyLeaseBased
 )
 

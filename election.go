@@ -15,6 +15,12 @@ func (r *raft) hup(t campaignType) {
 		r.logger.Warningf("%x is unpromotable and can not campaign", r.id)
 		return
 	}
+	if t != campaignTransfer && r.readOnly.option == ReadOnlyLeaseBased && r.heardLeaderRecently() {
+		// Our leader may be answering reads from a lease that counts on
+		// us not to elect anyone else for an election timeout (§6.4).
+		r.logger.Warningf("%x ignoring MsgHup: leader %x may hold a read lease for %d more ticks", r.id, r.lead, r.electionTimeout-r.electionElapsed)
+		return
+	}
 	if r.hasUnappliedConfChanges() {
 		r.logger.Warningf("%x cannot campaign at term %d since there are still pending configuration changes to apply", r.id, r.Term)
 		return

@@ -68,6 +68,10 @@ type raft struct {
 
 	readStates []ReadState
 	readOnly   readOnly
+	// bootLease is set at start under lease reads, until the first reset:
+	// before a crash this node may have confirmed a leader's lease, so for
+	// an election timeout it acts as if it had heard from a leader.
+	bootLease bool
 
 	maxMsgSize         uint64
 	maxUncommittedSize uint64
@@ -152,6 +156,9 @@ func newRaft(c *Config) (*raft, error) {
 		r.raftLog.appliedTo(cfg.Applied)
 	}
 	r.becomeFollower(r.Term, None)
+	// A node that never had a term (new, or added and started empty) has
+	// confirmed no lease.
+	r.bootLease = cfg.ReadOnlyOption == ReadOnlyLeaseBased && r.Term > 0
 
 	r.logger.Infof("newRaft %x [peers: %v, term: %d, commit: %d, applied: %d, lastindex: %d, lastterm: %d]",
 		r.id, r.trk.config, r.Term, r.raftLog.committed, r.raftLog.applied, r.raftLog.lastIndex(), r.raftLog.lastEntryID().term)
@@ -241,6 +248,7 @@ func (r *raft) reset(term uint64) {
 		r.Vote = None
 	}
 	r.lead = None
+	r.bootLease = false
 	r.electionElapsed = 0
 	r.heartbeatElapsed = 0
 	r.resetRandomizedElectionTimeout()
@@ -348,7 +356,7 @@ func (r *raft) Step(m Message) error {
 	case m.Term > r.Term:
 		if m.Type == MsgVote || m.Type == MsgPreVote {
 			force := bytes.Equal(m.Context, campaignTransferCtx)
-			heardLeader := r.lead != None && r.electionElapsed < r.electionTimeout
+			heardLeader := r.heardLeaderRecently()
 			// With PreVote, a pre-vote is refused while we hear from a
 			// leader (thesis §9.6); with CheckQuorum, so is a vote.
 			sticky := r.checkQuorum || (r.preVote && m.Type == MsgPreVote)
@@ -559,10 +567,13 @@ func (r *raft) tickElection() {
 	r.ticks++
 	r.electionElapsed++
 	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
-		r.electionElapsed = 0
+		// The timer has run out: no leader counts on us any longer (see
+		// heardLeaderRecently), so the clock restarts only after the step.
+		r.bootLease = false
 		if err := r.Step(Message{From: r.id, Type: MsgHup}); err != nil {
 			r.logger.Debugf("error occurred during election: %v", err)
 		}
+		r.electionElapsed = 0
 	}
 }
 

@@ -173,3 +173,12 @@ func (r *raft) answerRead(req Message, index uint64) {
 	}
 	r.send(Message{To: req.From, Type: MsgReadIndexResp, Index: index, Context: req.Context})
 }
+
+// heardLeaderRecently reports whether a leader may still count on this node:
+// it heard from one less than an election timeout ago, or (under lease
+// reads) started less than an election timeout ago, having perhaps
+// confirmed a lease before a crash. Such a node refuses votes with
+// CheckQuorum and, under lease reads, does not campaign on its host's word.
+func (r *raft) heardLeaderRecently() bool {
+	return (r.lead != None || r.bootLease) && r.electionElapsed < r.electionTimeout
+}

@@ -421,3 +421,38 @@ func TestReadIndexOnFollowerThatMissedWritesBecomesServable(t *testing.T) {
 	require.GreaterOrEqual(t, rc.raft(3).raftLog.applied, index,
 		"node 3 never applies up to its read index: the read cannot be served")
 }
+
+// A lease read rests on the followers that confirmed it electing no one for
+// an election timeout. A follower that heard from its leader within that
+// time does not campaign when its host asks it to (found by the simulator,
+// TestRegression_ForcedCampaignBreaksLease).
+func TestReadIndexLeaseFollowerDoesNotCampaignOnHostsWord(t *testing.T) {
+	rc := newReadCluster(t, 3, enableCheckQuorum, enableLeaseReads)
+	rc.campaign(1)
+	term := rc.raft(1).Term
+
+	rc.campaign(2)
+	require.Equal(t, StateFollower, rc.raft(2).state)
+	require.Equal(t, StateLeader, rc.raft(1).state)
+	require.Equal(t, term, rc.raft(2).Term)
+}
+
+// A follower that confirmed a leader's lease and then restarts has
+// forgotten whom it heard from, but not its promise: for an election
+// timeout after it starts it grants no vote (found by the simulator,
+// TestRegression_RebootedFollowerBreaksLease).
+func TestReadIndexLeaseRestartedFollowerRefusesVotesForAnElectionTimeout(t *testing.T) {
+	rc := newReadCluster(t, 3, enablePreVote, enableCheckQuorum, enableLeaseReads)
+	rc.campaign(1)
+	term := rc.raft(1).Term
+	rc.isolate(1) // 1 keeps leading, and answering from its lease, on its own
+	rc.restart(3)
+	require.Equal(t, None, rc.raft(3).lead)
+
+	// Node 2's timer runs out first; node 3 has just started.
+	for rc.raft(2).state == StateFollower {
+		rc.tick(2, 1)
+	}
+	require.NotEqual(t, StateLeader, rc.raft(2).state, "node 3 voted within its boot lease")
+	require.Equal(t, term, rc.raft(3).Term)
+}

@@ -77,11 +77,7 @@ func DrawOptions(src Source) Options {
 		o.MaxCommittedSizePerReady = 1 + uint64(src.Intn(80, "maxCommittedSizePerReady"))
 	}
 	o.Wire = src.Intn(4, "wire") == 3
-	// LeaseReads is not drawn yet: the simulator found two ways the core
-	// breaks a lease (TestRegression_ForcedCampaignBreaksLease and
-	// TestRegression_RebootedFollowerBreaksLease, issue 5). Draw it again
-	// once they are fixed; -sim.lease draws it now.
-	if o.CheckQuorum && *drawLease {
+	if o.CheckQuorum {
 		o.LeaseReads = src.Intn(2, "leaseReads") == 1
 	}
 	o.Membership = src.Intn(2, "membership") == 1
@@ -132,7 +128,3 @@ func (o Options) readOnlyOption() raft.ReadOnlyOption {
 	}
 	return raft.ReadOnlySafe
 }
-
-// drawLease makes generated options draw LeaseReads (the test flag
-// -sim.lease); off until the lease bugs of issue 5 are fixed.
-var drawLease = new(bool)

@@ -69,11 +69,9 @@ func leaseSetup() (Options, []Step) {
 // votes for it, n3 wins term 3 and commits 5@3 while n2, cut off, still
 // answers reads from its lease with index 4. A node that campaigns
 // ignores its own lease, and with it the promise that n2's lease rests on.
-// Fails with the core as of this test: see the report of issue 5.
+// Fixed: a node under lease reads does not campaign on its host's word
+// while it heard from a leader within an election timeout.
 func TestRegression_ForcedCampaignBreaksLease(t *testing.T) {
-	if !*drawLease {
-		t.Skip("known core bug, issue 5 (open): run with -sim.lease")
-	}
 	opts, steps := leaseSetup()
 	steps = append(steps,
 		Step{OpCampaign, 2, 0}, Step{OpStabilize, 0, 0}, // n3 leads term 3, commits 5@3 with n1
@@ -87,12 +85,10 @@ func TestRegression_ForcedCampaignBreaksLease(t *testing.T) {
 // n1 (which no longer hears n2) times out four ticks later, wins term 3
 // with n3's vote and commits 5@3, while n2, cut off, is still within the
 // lease n3 confirmed and answers a read with index 4. Clocks run at one
-// rate here: the lease breaks because the restart forgot it. Fails with
-// the core as of this test: see the report of issue 5.
+// rate here: the lease breaks because the restart forgot it.
+// Fixed: under lease reads a node acts for an election timeout after it
+// starts as if it had heard from a leader.
 func TestRegression_RebootedFollowerBreaksLease(t *testing.T) {
-	if !*drawLease {
-		t.Skip("known core bug, issue 5 (open): run with -sim.lease")
-	}
 	opts, steps := leaseSetup()
 	steps = append(steps, Step{OpReboot, 2, 0}, Step{OpStabilize, 0, 0})
 	for range 4 {
@@ -106,8 +102,8 @@ func TestRegression_RebootedFollowerBreaksLease(t *testing.T) {
 // the learner n4. n4, with an empty log, needs the snapshot, and refuses
 // it: n4 is not in its ConfState. n4 answers, and n2 sends the same
 // snapshot again at once, without a tick: the cluster never falls quiet,
-// and n4 never catches up until n2 happens to snapshot again. Fails with
-// the core as of this test: see the report of issue 6.
+// and n4 never catches up until n2 happens to snapshot again.
+// Fixed: a node that is no member yet takes the snapshot.
 func TestRegression_NewMemberRefusesStaleSnapshot(t *testing.T) {
 	opts := Options{Nodes: 3, ElectionTick: 6, HeartbeatTick: 1, MaxInflightMsgs: 256, MaxCommittedSizePerReady: 64, Membership: true}
 	steps := []Step{

@@ -15,10 +15,6 @@ var (
 	flagSeed0 = flag.Uint64("sim.seed0", 0, "first seed TestSeeds runs")
 )
 
-func init() {
-	flag.BoolVar(drawLease, "sim.lease", false, "draw lease reads in generated options (off until the lease bugs of issue 5 are fixed)")
-}
-
 // rapidSteps is the average number of steps of a rapid case unless
 // -rapid.steps says otherwise. rapid's default (30) is too short for a
 // cluster to elect a leader, replicate, and then fail in an interesting way.
