@@ -102,12 +102,7 @@ func (u *unstable) truncateAndAppend(ents []Entry) {
 	switch {
 	case from == u.offset+uint64(len(u.entries)):
 		// The common case: ents directly follow what we hold.
-		if n := len(u.entries) + len(ents); n > cap(u.entries) {
-			grown := make([]Entry, len(u.entries), max(2*n, minUnstableCap))
-			copy(grown, u.entries)
-			u.entries = grown
-		}
-		u.entries = append(u.entries, ents...)
+		u.entries = appendDoubling(u.entries, ents, minUnstableCap)
 	case from <= u.offset:
 		// Everything we hold is replaced. The stable log below from is
 		// truncated when these entries are persisted.

@@ -294,12 +294,14 @@ func (ms *MemoryStorage) Compact(compactIndex uint64) error {
 	return nil
 }
 
-// appendDoubling appends more to ents, doubling the backing array when it is
-// full. The built-in append grows large slices by a quarter at a time, which
-// would copy a long log several times over on its way to twice its size.
-func appendDoubling(ents, more []Entry) []Entry {
+// appendDoubling appends more to ents; when the backing array is full it
+// moves to one of twice the needed size, and at least minCap. The built-in
+// append grows large slices by a quarter at a time, which would copy a long
+// log several times over on its way to twice its size. Elements already in
+// ents are never written: slices of them handed out stay as they were.
+func appendDoubling(ents, more []Entry, minCap int) []Entry {
 	if n := len(ents) + len(more); n > cap(ents) {
-		grown := make([]Entry, len(ents), 2*n)
+		grown := make([]Entry, len(ents), max(2*n, minCap))
 		copy(grown, ents)
 		ents = grown
 	}
@@ -360,7 +362,7 @@ func (ms *MemoryStorage) Append(entries []Entry) error {
 	if at == uint64(len(ms.ents)) {
 		// Plain append: it writes only past len(ms.ents), never over an
 		// element already handed out.
-		ms.ents = appendDoubling(ms.ents, entries)
+		ms.ents = appendDoubling(ms.ents, entries, 0)
 		return nil
 	}
 	// Overlap: replace the suffix in a new backing array, since the old

@@ -85,16 +85,7 @@ func TestSnapshotResumesAfterBrokenConnection(t *testing.T) {
 
 // While a snapshot transfer is stuck, ordinary messages still flow.
 func TestSnapshotDoesNotBlockMessages(t *testing.T) {
-	a := newNode(t, 1, "", func(c *Config) { c.SnapshotChunk = 64 << 10 })
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	a.hooks.afterSnapChunk = func(uint64, uint64) error {
-		if once.CompareAndSwap(false, true) {
-			close(entered)
-			<-release
-		}
-		return nil
-	}
+	a, entered, release := newStuckSnapshotSender(t)
 	b := newNode(t, 2, "", nil)
 	connect(a, b)
 	m := snapMsg(t, 1, 2, 1<<20)
@@ -130,16 +121,7 @@ func TestSnapshotRefusedByRaftFails(t *testing.T) {
 // A newer snapshot to the same peer replaces a transfer in progress; only
 // the newer one is delivered and reported.
 func TestNewerSnapshotReplacesTransfer(t *testing.T) {
-	a := newNode(t, 1, "", func(c *Config) { c.SnapshotChunk = 64 << 10 })
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	a.hooks.afterSnapChunk = func(uint64, uint64) error {
-		if once.CompareAndSwap(false, true) {
-			close(entered)
-			<-release
-		}
-		return nil
-	}
+	a, entered, release := newStuckSnapshotSender(t)
 	b := newNode(t, 2, "", nil)
 	connect(a, b)
 	older := snapMsg(t, 1, 2, 1<<20)
@@ -271,4 +253,21 @@ func TestReceiverClosesOnBadChunk(t *testing.T) {
 	require.EqualValues(t, 4000, s.begin(m, crc))
 	s.chunk(4000, m.Snapshot.Data[4000:])
 	require.Equal(t, snapOK, s.done())
+}
+
+// newStuckSnapshotSender returns node 1, sending snapshots in 64 KiB
+// chunks, whose first snapshot transfer stops after its first chunk:
+// entered is closed once it stopped, and closing release lets it go on.
+func newStuckSnapshotSender(t *testing.T) (a *node, entered, release chan struct{}) {
+	a = newNode(t, 1, "", func(c *Config) { c.SnapshotChunk = 64 << 10 })
+	entered, release = make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	a.hooks.afterSnapChunk = func(uint64, uint64) error {
+		if once.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+		return nil
+	}
+	return a, entered, release
 }
