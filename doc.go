@@ -73,6 +73,13 @@
 // replicating it (Raft thesis §10.2.1), and a crash before the write is done
 // never lets a promise escape that the disk does not keep.
 //
+// A RawNode host may also take the next Ready before it advanced the last
+// one: while its disk writes one Ready, the node steps more messages and
+// proposals, and the next Ready sends them on at once instead of after the
+// fsync. The host persists and advances the Readys in the order it took
+// them (see Ready). The kv example runs this way, one writer goroutine
+// behind its loop.
+//
 // # Node or RawNode
 //
 // Node (StartNode, RestartNode) runs the core in a goroutine of its own and

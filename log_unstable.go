@@ -9,10 +9,48 @@ import "fmt"
 // Slices handed out (in a Ready, or in messages) are never written to again:
 // a truncation copies before it appends, so a host that is still encoding or
 // writing an old slice never sees it change.
+//
+// A host may take a Ready before it advanced the last one (see Ready), so
+// the tail also records what it has handed out: the snapshot, and the first
+// handedOut entries. Those are being persisted; the next Ready holds only
+// what follows.
 type unstable struct {
 	snapshot *Snapshot
 	entries  []Entry
 	offset   uint64
+
+	snapshotHandedOut bool
+	handedOut         int
+}
+
+// hasNext reports whether the tail holds a snapshot or entries not yet
+// handed out.
+func (u *unstable) hasNext() bool {
+	return (u.snapshot != nil && !u.snapshotHandedOut) || len(u.entries) > u.handedOut
+}
+
+// nextSnapshot returns the snapshot if it was not handed out yet, else nil.
+func (u *unstable) nextSnapshot() *Snapshot {
+	if u.snapshotHandedOut {
+		return nil
+	}
+	return u.snapshot
+}
+
+// nextEntries returns the entries not handed out yet.
+func (u *unstable) nextEntries() []Entry {
+	if len(u.entries) == u.handedOut {
+		return nil
+	}
+	n := len(u.entries)
+	return u.entries[u.handedOut:n:n]
+}
+
+// acceptHandedOut records that the host was given everything the tail
+// holds, to persist.
+func (u *unstable) acceptHandedOut() {
+	u.snapshotHandedOut = u.snapshot != nil
+	u.handedOut = len(u.entries)
 }
 
 // maybeFirstIndex returns the first log index if the unstable part knows it,
@@ -62,6 +100,9 @@ func (u *unstable) stableTo(id entryID) {
 	n := id.index + 1 - u.offset
 	u.entries = u.entries[n:]
 	u.offset = id.index + 1
+	// The entries persisted were handed out (log matching: an entry of
+	// the same term at id.index means the same entries up to it).
+	u.handedOut = max(u.handedOut-int(n), 0)
 	u.shrink()
 }
 
@@ -85,6 +126,7 @@ const minUnstableCap = 64
 func (u *unstable) stableSnapTo(i uint64) {
 	if u.snapshot != nil && u.snapshot.Metadata.Index == i {
 		u.snapshot = nil
+		u.snapshotHandedOut = false
 	}
 }
 
@@ -93,6 +135,7 @@ func (u *unstable) restore(s Snapshot) {
 	u.offset = s.Metadata.Index + 1
 	u.entries = nil
 	u.snapshot = &s
+	u.snapshotHandedOut, u.handedOut = false, 0
 }
 
 // truncateAndAppend appends ents, first dropping every entry at or after
@@ -108,6 +151,7 @@ func (u *unstable) truncateAndAppend(ents []Entry) {
 		// truncated when these entries are persisted.
 		u.offset = from
 		u.entries = append([]Entry(nil), ents...)
+		u.handedOut = 0
 	case from > u.offset+uint64(len(u.entries)):
 		panic(fmt.Sprintf("raft: append at %d leaves a gap after the last index %d", from, u.offset+uint64(len(u.entries))-1))
 	default:
@@ -115,6 +159,9 @@ func (u *unstable) truncateAndAppend(ents []Entry) {
 		// slice of the old entries still being persisted is not overwritten.
 		kept := u.entries[:from-u.offset]
 		u.entries = append(append(make([]Entry, 0, len(kept)+len(ents)), kept...), ents...)
+		// The replaced entries may be on their way to disk in a Ready not
+		// yet advanced; the new ones go in the next Ready, written after.
+		u.handedOut = min(u.handedOut, len(kept))
 	}
 }
 

@@ -56,9 +56,11 @@ type raft struct {
 	// (its own vote, the leader's own append) are stepped then.
 	msgs            []Message
 	msgsAfterAppend []Message
-	// msgsAwaitingAdvance are the msgsAfterAppend taken by the Ready being
-	// handled; Advance releases them.
-	msgsAwaitingAdvance []Message
+	// msgsAwaitingAdvance holds, for each Ready handed out and not yet
+	// advanced (oldest first), the msgsAfterAppend it took; each Advance
+	// releases the oldest batch. Batches past the length keep their arrays
+	// for reuse.
+	msgsAwaitingAdvance [][]Message
 
 	// appendsPending and heartbeatPending ask for an append broadcast and a
 	// heartbeat round with the next Ready, so that many proposals (or
@@ -238,7 +240,46 @@ func (r *raft) dropAppendAcks(index uint64) {
 		return m.Type == MsgAppResp && !m.Reject && m.To != r.id && m.Index >= index
 	}
 	r.msgsAfterAppend = slices.DeleteFunc(r.msgsAfterAppend, stale)
-	r.msgsAwaitingAdvance = slices.DeleteFunc(r.msgsAwaitingAdvance, stale)
+	for i, held := range r.msgsAwaitingAdvance {
+		r.msgsAwaitingAdvance[i] = slices.DeleteFunc(held, stale)
+	}
+}
+
+// holdAcks moves the acknowledgements taken by a Ready being handed out
+// into a batch of their own, released by that Ready's Advance.
+func (r *raft) holdAcks() {
+	k := len(r.msgsAwaitingAdvance)
+	if k < cap(r.msgsAwaitingAdvance) {
+		r.msgsAwaitingAdvance = r.msgsAwaitingAdvance[:k+1]
+	} else {
+		r.msgsAwaitingAdvance = append(r.msgsAwaitingAdvance, nil)
+	}
+	r.msgsAwaitingAdvance[k] = append(r.msgsAwaitingAdvance[k][:0], r.msgsAfterAppend...)
+	clear(r.msgsAfterAppend)
+	r.msgsAfterAppend = r.msgsAfterAppend[:0]
+}
+
+// releaseAcks releases the oldest batch of held acknowledgements, the
+// oldest Ready's writes being durable now: those to this node are stepped,
+// the others go out with the next Ready.
+func (r *raft) releaseAcks() {
+	batches := r.msgsAwaitingAdvance
+	if len(batches) == 0 {
+		return
+	}
+	held := batches[0]
+	copy(batches, batches[1:])
+	// The released batch's array goes past the length, for reuse.
+	batches[len(batches)-1] = held
+	r.msgsAwaitingAdvance = batches[:len(batches)-1]
+	for _, m := range held {
+		if m.To == r.id {
+			_ = r.Step(m)
+		} else {
+			r.msgs = append(r.msgs, m)
+		}
+	}
+	clear(held)
 }
 
 // reset starts term with a clean volatile state.

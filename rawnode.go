@@ -30,6 +30,13 @@ var ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
 //
 // The slices of a Ready belong to the host until Advance; the node does not
 // change them.
+//
+// A host may take the next Ready before it advanced this one, so that its
+// disk writes one Ready while the node steps messages and hands out more
+// (pipelining): each Ready holds only what no earlier one did. Persist the
+// Readys in the order they were taken, and call Advance once for each, in
+// that order, once its writes are durable. The messages of a Ready never
+// acknowledge writes of a Ready not yet advanced.
 type Ready struct {
 	// SoftState is the node's volatile state if it changed, else nil. It
 	// need not be persisted.
@@ -50,7 +57,10 @@ type Ready struct {
 	Snapshot Snapshot
 
 	// CommittedEntries are to be applied to the state machine, in order.
-	// They were persisted before, or are in Entries of this Ready.
+	// They were persisted before, or are in Entries of this Ready or of an
+	// earlier one not yet advanced. Being committed, they are on the disks
+	// of a quorum: a host whose applied state does not outlive a crash may
+	// apply them before its own write of them is durable.
 	CommittedEntries []Entry
 
 	// Messages are to be sent to the nodes named in their To field.
@@ -76,13 +86,19 @@ type RawNode struct {
 	prevSoftSt SoftState
 	prevHardSt HardState
 
-	// What the Ready being handled holds, for Advance.
-	inReady      bool
-	readyLast    entryID
-	readySnap    uint64
-	readyApplied uint64
+	// pending records the Readys handed out and not yet advanced, oldest
+	// first, for Advance.
+	pending []readyRecord
 	// propBuf carries a proposal into Step without allocating.
 	propBuf [1]Entry
+}
+
+// readyRecord is what Advance needs of a Ready: what it asked to persist
+// and what it handed out to apply.
+type readyRecord struct {
+	last    entryID // the last entry of Entries, zero if none
+	snap    uint64  // the index of Snapshot, 0 if none
+	applied uint64  // the last index of CommittedEntries, 0 if none
 }
 
 // NewRawNode returns a node over config.Storage. For a new cluster, call
@@ -222,7 +238,7 @@ func (rn *RawNode) HasReady() bool {
 	if hs := r.hardState(); !IsEmptyHardState(hs) && hs != rn.prevHardSt {
 		return true
 	}
-	if r.raftLog.unstable.snapshot != nil || len(r.raftLog.unstable.entries) > 0 {
+	if r.raftLog.unstable.hasNext() {
 		return true
 	}
 	if len(r.msgs) > 0 || len(r.msgsAfterAppend) > 0 || len(r.readStates) > 0 {
@@ -232,12 +248,13 @@ func (rn *RawNode) HasReady() bool {
 }
 
 // Ready returns the work to do now. Handle it as the Ready type says, then
-// call Advance before the next call to Ready.
+// call Advance; the next call to Ready may come before that Advance (see
+// Ready on pipelining).
 func (rn *RawNode) Ready() Ready {
 	r := rn.raft
 	r.flushBroadcasts()
 	rd := Ready{
-		Entries:          r.raftLog.unstableEntries(),
+		Entries:          r.raftLog.unstable.nextEntries(),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
 		Messages:         r.msgs,
 		ReadStates:       r.readStates,
@@ -250,7 +267,7 @@ func (rn *RawNode) Ready() Ready {
 	if hs := r.hardState(); hs != rn.prevHardSt {
 		rd.HardState = hs
 	}
-	if s := r.raftLog.unstable.snapshot; s != nil {
+	if s := r.raftLog.unstable.nextSnapshot(); s != nil {
 		rd.Snapshot = *s
 	}
 	rd.MustSync = mustSync(r.hardState(), rn.prevHardSt, len(rd.Entries), !IsEmptySnap(rd.Snapshot))
@@ -262,58 +279,47 @@ func (rn *RawNode) Ready() Ready {
 	// The host owns rd.Messages now; size the next batch like this one.
 	r.msgs = make([]Message, 0, len(rd.Messages))
 	r.readStates = nil
-	r.msgsAwaitingAdvance = append(r.msgsAwaitingAdvance, r.msgsAfterAppend...)
-	r.msgsAfterAppend = r.msgsAfterAppend[:0]
-	rn.inReady = true
-	rn.readyLast = entryID{}
+	r.holdAcks()
+	r.raftLog.unstable.acceptHandedOut()
+	rec := readyRecord{snap: rd.Snapshot.Metadata.Index}
 	if n := len(rd.Entries); n > 0 {
-		rn.readyLast = entryID{term: rd.Entries[n-1].Term, index: rd.Entries[n-1].Index}
+		rec.last = entryID{term: rd.Entries[n-1].Term, index: rd.Entries[n-1].Index}
 	}
-	rn.readySnap = rd.Snapshot.Metadata.Index
-	rn.readyApplied = 0
 	if n := len(rd.CommittedEntries); n > 0 {
-		rn.readyApplied = rd.CommittedEntries[n-1].Index
-		r.raftLog.acceptApplying(rn.readyApplied)
+		rec.applied = rd.CommittedEntries[n-1].Index
+		r.raftLog.acceptApplying(rec.applied)
 		r.reduceUncommittedSize(payloadsSize(rd.CommittedEntries))
 	}
+	rn.pending = append(rn.pending, rec)
 	return rd
 }
 
-// Advance tells the node the host has handled the last Ready: its writes
-// are durable and its committed entries applied. Acknowledgements of those
-// writes are released to the next Ready; the node's own (its vote, the
-// leader's own log) take effect now. The argument is ignored; it is kept for
-// compatibility with etcd's API.
+// Advance tells the node the host has handled its oldest Ready not yet
+// advanced: its writes are durable and its committed entries applied.
+// Acknowledgements of those writes are released to the next Ready; the
+// node's own (its vote, the leader's own log) take effect now. The argument
+// is ignored; it is kept for compatibility with etcd's API.
 func (rn *RawNode) Advance(_ Ready) {
-	if !rn.inReady {
+	if len(rn.pending) == 0 {
 		return
 	}
 	r := rn.raft
-	rn.inReady = false
-	if rn.readySnap != 0 {
-		r.raftLog.stableSnapTo(rn.readySnap)
-		if rn.readySnap > r.raftLog.applied {
-			r.raftLog.appliedTo(rn.readySnap)
+	rec := rn.pending[0]
+	copy(rn.pending, rn.pending[1:])
+	rn.pending = rn.pending[:len(rn.pending)-1]
+	if rec.snap != 0 {
+		r.raftLog.stableSnapTo(rec.snap)
+		if rec.snap > r.raftLog.applied {
+			r.raftLog.appliedTo(rec.snap)
 		}
 	}
-	if rn.readyLast.index != 0 {
-		r.raftLog.stableTo(rn.readyLast)
+	if rec.last.index != 0 {
+		r.raftLog.stableTo(rec.last)
 	}
-	if rn.readyApplied > r.raftLog.applied {
-		r.appliedTo(rn.readyApplied)
+	if rec.applied > r.raftLog.applied {
+		r.appliedTo(rec.applied)
 	}
-	held := r.msgsAwaitingAdvance
-	r.msgsAwaitingAdvance = nil
-	for _, m := range held {
-		if m.To == r.id {
-			_ = r.Step(m)
-		} else {
-			r.msgs = append(r.msgs, m)
-		}
-	}
-	// The array is free again once every message was stepped or copied.
-	clear(held)
-	r.msgsAwaitingAdvance = held[:0]
+	r.releaseAcks()
 }
 
 // Status returns the node's current state, with the progress of every

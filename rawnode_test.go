@@ -24,12 +24,9 @@ func writeReady(t testing.TB, s *MemoryStorage, rd Ready) {
 	}
 }
 
-// The Ready contract: "no message in a Ready acknowledges state that this
-// Ready asks to persist". A follower's acknowledgement of entries comes in
-// the Ready after the Advance that confirmed their write, never with the
-// entries; entries appended while a Ready is being handled are acknowledged
-// only after the next Advance.
-func TestRawNodeFollowerAcksAppendOnlyAfterAdvance(t *testing.T) {
+// twoAppendsTo2 elects node 1 of a 3-node cluster, which proposes x and
+// then y, and returns its two appends to node 2, undelivered.
+func twoAppendsTo2(t *testing.T) (*testCluster, []Message) {
 	c := newTestCluster(t, 3)
 	c.campaign(1)
 	leader := c.nodes[1].rn
@@ -39,6 +36,16 @@ func TestRawNodeFollowerAcksAppendOnlyAfterAdvance(t *testing.T) {
 	require.NoError(t, leader.Propose([]byte("y")))
 	apps = append(apps, selectMsgs(c.output(1), MsgApp, 2)...)
 	require.Len(t, apps, 2)
+	return c, apps
+}
+
+// The Ready contract: "no message in a Ready acknowledges state that this
+// Ready asks to persist". A follower's acknowledgement of entries comes in
+// the Ready after the Advance that confirmed their write, never with the
+// entries; entries appended while a Ready is being handled are acknowledged
+// only after the next Advance.
+func TestRawNodeFollowerAcksAppendOnlyAfterAdvance(t *testing.T) {
+	c, apps := twoAppendsTo2(t)
 	x, y := apps[0].Entries[0].Index, apps[1].Entries[0].Index
 
 	n2 := c.nodes[2]

@@ -239,12 +239,17 @@ func holds(v logView, i, t uint64) bool {
 
 // onReady checks a Ready as the host takes it: a leader's log only grows in
 // its term, and read answers cover what was applied before the read.
-func (c *checker) onReady(s *Sim, n *node, rd raft.Ready, st raft.BasicStatus) {
+func (c *checker) onReady(s *Sim, n *node, pending []raft.Ready, rd raft.Ready, st raft.BasicStatus) {
 	disk := diskView(n.disk)
-	view, err := disk.overlay(rd)
-	if err != nil {
-		s.fail(PropHost, "n%d: %v", n.id, err)
-		return
+	// The node's log is the disk with the writes of the Readys still to be
+	// persisted laid over it, in order, and then rd's.
+	view := disk
+	for _, p := range append(pending, rd) {
+		var err error
+		if view, err = view.overlay(p); err != nil {
+			s.fail(PropHost, "n%d: %v", n.id, err)
+			return
+		}
 	}
 	if checkAcks {
 		c.checkAcks(s, n, rd, disk)

@@ -6,12 +6,13 @@ import (
 	"hash/fnv"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/keelraft/raft"
 )
 
-// phase is how far a host got in handling its current Ready. A crash between
-// two phases loses what the later phases would have done.
+// phase is how far a host got in handling a Ready. A crash between two
+// phases loses what the later phases would have done.
 type phase uint8
 
 const (
@@ -85,9 +86,10 @@ type node struct {
 	// rn is nil while the node is down.
 	rn *raft.RawNode
 
-	// The Ready being handled, and how far.
-	rd    raft.Ready
-	phase phase
+	// The Readys being handled, oldest first, each with how far it got.
+	// A host that pipelines (Options.PipelineDepth) takes the next Ready
+	// before it advanced the last; the oldest is always the furthest.
+	readies []handling
 
 	// The state machine and the configuration the host applied.
 	sm        machine
@@ -112,6 +114,27 @@ type node struct {
 }
 
 func (n *node) up() bool { return n.rn != nil }
+
+// handling is a Ready a host took and has not advanced yet.
+type handling struct {
+	rd    raft.Ready
+	phase phase
+}
+
+// phase describes how far n's host got with its Readys, for the trace.
+func (n *node) phase() string {
+	if len(n.readies) == 0 {
+		return phaseIdle.String()
+	}
+	var b strings.Builder
+	for i, h := range n.readies {
+		if i > 0 {
+			b.WriteByte('+')
+		}
+		b.WriteString(h.phase.String())
+	}
+	return b.String()
+}
 
 // logView is a copy of a log: the entry at base (compacted, or a snapshot's
 // last entry; only its term is known) and the entries after it.
@@ -186,50 +209,69 @@ func (v logView) overlay(rd raft.Ready) (logView, error) {
 	return logView{base: v.base, ents: out}, nil
 }
 
-// readyPhase runs the next phase of n's Ready cycle.
-func (s *Sim) readyPhase(n *node) {
-	switch n.phase {
-	case phaseIdle:
+// readyPhase runs the next phase of n's Ready cycle: it takes a Ready if
+// none is being handled, or, when the host pipelines and take is set, one
+// more; otherwise it moves the oldest Ready on.
+func (s *Sim) readyPhase(n *node, take bool) {
+	switch {
+	case len(n.readies) == 0,
+		take && len(n.readies) < s.opts.pipelineDepth() && n.rn.HasReady():
 		s.takeReady(n)
+	default:
+		s.moveOldest(n)
+	}
+}
+
+// moveOldest runs the next phase of n's oldest Ready: the host persists,
+// applies and advances its Readys in the order it took them.
+func (s *Sim) moveOldest(n *node) {
+	h := &n.readies[0]
+	switch h.phase {
 	case phaseSent:
-		s.persist(n)
+		s.persist(n, h)
 	case phasePersisted:
-		s.apply(n)
+		s.apply(n, h)
 	case phaseApplied:
 		s.advance(n)
 	}
 }
 
-// flush runs n's Ready cycle to its end, taking a Ready if none is being
+// flush runs n's Ready cycles to their end, taking a Ready if none is being
 // handled.
 func (s *Sim) flush(n *node) {
-	if n.phase == phaseIdle {
+	if len(n.readies) == 0 {
 		if !n.rn.HasReady() {
 			return
 		}
 		s.takeReady(n)
 	}
-	for n.phase != phaseIdle && s.err == nil {
-		s.readyPhase(n)
+	for len(n.readies) > 0 && s.err == nil {
+		s.moveOldest(n)
 	}
 }
 
 // takeReady takes n's Ready and sends its messages at once, before its
 // writes are persisted (the Ready contract allows it).
 func (s *Sim) takeReady(n *node) {
+	pending := make([]raft.Ready, len(n.readies))
+	for i, h := range n.readies {
+		if h.phase == phaseSent {
+			pending[i] = h.rd // not on disk yet
+		}
+	}
 	rd := n.rn.Ready()
 	st := n.rn.BasicStatus()
-	n.rd, n.phase = rd, phaseSent
+	n.readies = append(n.readies, handling{rd: rd, phase: phaseSent})
 	s.tracef("       n%d takes Ready: %s", n.id, readyText{&rd})
-	s.chk.onReady(s, n, rd, st)
+	s.chk.onReady(s, n, pending, rd, st)
 	for _, m := range rd.Messages {
 		s.send(m)
 	}
 }
 
 // persist writes the Ready's snapshot, entries and HardState to disk.
-func (s *Sim) persist(n *node) {
-	rd := n.rd
+func (s *Sim) persist(n *node, h *handling) {
+	rd := h.rd
 	prevHS, _, _ := n.disk.InitialState()
 	before := diskView(n.disk)
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -248,16 +290,16 @@ func (s *Sim) persist(n *node) {
 			return
 		}
 	}
-	n.phase = phasePersisted
+	h.phase = phasePersisted
 	s.tracef("       n%d persisted", n.id)
 	s.chk.onPersist(s, n, rd, prevHS, before)
 }
 
 // apply applies the Ready's snapshot and committed entries to the state
 // machine, and configuration changes to the node.
-func (s *Sim) apply(n *node) {
-	rd := n.rd
-	n.phase = phaseApplied
+func (s *Sim) apply(n *node, h *handling) {
+	rd := h.rd
+	h.phase = phaseApplied
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		sm, err := decodeMachine(rd.Snapshot.Data)
 		if err != nil {
@@ -294,16 +336,18 @@ func (s *Sim) apply(n *node) {
 	}
 }
 
+// advance advances n's oldest Ready.
 func (s *Sim) advance(n *node) {
-	n.rn.Advance(n.rd)
-	n.rd, n.phase = raft.Ready{}, phaseIdle
+	n.rn.Advance(n.readies[0].rd)
+	n.readies[0] = handling{}
+	n.readies = n.readies[1:]
 }
 
 // crash stops n: what it did not persist is lost, with the messages in
 // flight to and from it. Senders of snapshots to n learn they failed.
 func (s *Sim) crash(n *node) {
 	n.rn = nil
-	n.rd, n.phase = raft.Ready{}, phaseIdle
+	n.readies = nil
 	n.sm, n.confState = machine{}, raft.ConfState{}
 	n.viewTerm = 0
 	n.certTerm, n.certBase = 0, 0

@@ -37,6 +37,11 @@ type Options struct {
 	// members, promote learners, demote voters, and joint changes (see
 	// membership.go). Without it OpConfChange does nothing.
 	Membership bool
+	// PipelineDepth is how many Readys a host may hold at once, taking the
+	// next before it advanced the last (see raft.Ready on pipelining);
+	// 0 and 1 mean one at a time. OpReady with an odd B takes one more
+	// while there is room.
+	PipelineDepth int
 	// Logger receives the nodes' log lines; nil discards them.
 	Logger raft.Logger
 }
@@ -44,10 +49,15 @@ type Options struct {
 // GoString renders o as a Go literal, for regression tests.
 func (o Options) GoString() string {
 	return fmt.Sprintf("Options{Nodes: %d, ElectionTick: %d, HeartbeatTick: %d, PreVote: %t, CheckQuorum: %t, "+
-		"MaxSizePerMsg: %d, MaxInflightMsgs: %d, MaxCommittedSizePerReady: %d, Wire: %t, LeaseReads: %t, Membership: %t}",
+		"MaxSizePerMsg: %d, MaxInflightMsgs: %d, MaxCommittedSizePerReady: %d, Wire: %t, LeaseReads: %t, Membership: %t, "+
+		"PipelineDepth: %d}",
 		o.Nodes, o.ElectionTick, o.HeartbeatTick, o.PreVote, o.CheckQuorum,
-		o.MaxSizePerMsg, o.MaxInflightMsgs, o.MaxCommittedSizePerReady, o.Wire, o.LeaseReads, o.Membership)
+		o.MaxSizePerMsg, o.MaxInflightMsgs, o.MaxCommittedSizePerReady, o.Wire, o.LeaseReads, o.Membership,
+		o.PipelineDepth)
 }
+
+// pipelineDepth is PipelineDepth, at least 1.
+func (o Options) pipelineDepth() int { return max(o.PipelineDepth, 1) }
 
 // DrawOptions draws a configuration. The first choice of each draw is the
 // plain one (three nodes, no PreVote, no limits), which is where a shrinker
@@ -81,6 +91,9 @@ func DrawOptions(src Source) Options {
 		o.LeaseReads = src.Intn(2, "leaseReads") == 1
 	}
 	o.Membership = src.Intn(2, "membership") == 1
+	if src.Intn(2, "pipeline") == 1 {
+		o.PipelineDepth = 2 + src.Intn(3, "pipelineDepth")
+	}
 	return o
 }
 
@@ -93,6 +106,9 @@ func (o Options) validate() error {
 	}
 	if o.LeaseReads && !o.CheckQuorum {
 		return fmt.Errorf("sim: LeaseReads needs CheckQuorum")
+	}
+	if o.PipelineDepth < 0 {
+		return fmt.Errorf("sim: PipelineDepth %d is negative", o.PipelineDepth)
 	}
 	if o.MaxInflightMsgs < 1 {
 		return fmt.Errorf("sim: MaxInflightMsgs %d must be positive", o.MaxInflightMsgs)

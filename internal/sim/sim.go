@@ -226,7 +226,7 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 			return false
 		}
 		s.title(mark, "ready n%d", n.id)
-		s.readyPhase(n)
+		s.readyPhase(n, st.B%2 == 1)
 	case OpFlush:
 		n := pickNode(s.busyNodes(), st.A)
 		if n == nil {
@@ -309,7 +309,7 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		if n == nil {
 			return false
 		}
-		s.title(mark, "crash n%d (Ready %s)", n.id, n.phase)
+		s.title(mark, "crash n%d (Ready %s)", n.id, n.phase())
 		s.crash(n)
 	case OpRestart:
 		down := s.down()
@@ -371,7 +371,7 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		if n == nil {
 			return false
 		}
-		s.title(mark, "reboot n%d (Ready %s)", n.id, n.phase)
+		s.title(mark, "reboot n%d (Ready %s)", n.id, n.phase())
 		s.crash(n)
 		s.restart(n)
 	case OpRun:
@@ -385,7 +385,7 @@ func (s *Sim) run(st Step, mark int) (did bool) {
 		if lead == nil {
 			return false
 		}
-		s.title(mark, "reboot leader n%d (Ready %s)", lead.id, lead.phase)
+		s.title(mark, "reboot leader n%d (Ready %s)", lead.id, lead.phase())
 		s.crash(lead)
 		s.restart(lead)
 	case OpIsolateLeader:
@@ -450,7 +450,7 @@ func (s *Sim) upNodes() []*node {
 func (s *Sim) busyNodes() []*node {
 	var out []*node
 	for _, id := range s.ids {
-		if n := s.nodes[id]; n.up() && (n.phase != phaseIdle || n.rn.HasReady()) {
+		if n := s.nodes[id]; n.up() && (len(n.readies) > 0 || n.rn.HasReady()) {
 			out = append(out, n)
 		}
 	}

@@ -23,7 +23,8 @@ const (
 	OpTickAll
 	// OpReady runs the next phase of the Ready cycle of node A among those
 	// with a Ready to handle: take the Ready and send its messages, persist
-	// its writes, apply, or Advance.
+	// its writes, apply, or Advance. With an odd B, a host that pipelines
+	// (Options.PipelineDepth) takes one more Ready instead, if it has room.
 	OpReady
 	// OpFlush runs the Ready cycle of node A among those with a Ready to
 	// handle to its end, taking a new Ready if none is being handled.
@@ -245,7 +246,9 @@ func Gen(src Source, g Group) Step {
 func GenOp(src Source, op Op) Step {
 	arg := func(label string) int { return src.Intn(maxArg, label) }
 	switch op {
-	case OpTick, OpReady, OpFlush, OpCrash, OpRestart, OpReboot, OpPropose, OpRead, OpTransfer, OpCampaign:
+	case OpReady:
+		return Step{Op: op, A: arg("node"), B: src.Intn(2, "takeAhead")}
+	case OpTick, OpFlush, OpCrash, OpRestart, OpReboot, OpPropose, OpRead, OpTransfer, OpCampaign:
 		return Step{Op: op, A: arg("node")}
 	case OpDeliver, OpDrop:
 		return Step{Op: op, A: arg("msg"), B: src.Intn(2, "unreachable")}

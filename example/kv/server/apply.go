@@ -45,12 +45,11 @@ func (s *Server) outcome(p *proposal, e *raft.Entry, res store.Result, err error
 	if e.Term != p.term || len(e.Data) == 0 {
 		return applied{err: errEntryLost}
 	}
-	var cmd store.Command
-	if cmd.Unmarshal(e.Data) != nil || cmd.RequestID != p.requestID {
-		return applied{err: errEntryLost}
-	}
 	if err != nil {
 		return applied{err: fmt.Errorf("%w: %w", errUndecodable, err)}
+	}
+	if res.RequestID != p.requestID {
+		return applied{err: errEntryLost}
 	}
 	return applied{res: res, index: e.Index}
 }
@@ -207,7 +206,9 @@ func (s *Server) maybeSnapshot() error {
 	}
 	cs := n.confState
 	if _, err := s.wal.CreateSnapshot(n.applied, &cs, data); err != nil {
-		if errors.Is(err, raft.ErrSnapOutOfDate) {
+		if errors.Is(err, raft.ErrSnapOutOfDate) || errors.Is(err, raft.ErrUnavailable) {
+			// Out of date, or applied before this node's own copy of the
+			// entries was written (see handleReadies): next time.
 			return nil
 		}
 		return err

@@ -26,7 +26,7 @@ func (s *Server) proposeConfChange(c *confChange) {
 	case n.removed:
 		c.done <- errRemoved
 		return
-	case !s.isLeader():
+	case !s.leading():
 		c.done <- errNotLeader
 		return
 	case n.conf != nil:
@@ -64,7 +64,7 @@ func (s *Server) proposeConfChange(c *confChange) {
 		return
 	}
 	n.lastIndex++
-	c.index, c.term = n.lastIndex, n.rn.BasicStatus().Term
+	c.index, c.term = n.lastIndex, n.leadTerm
 	n.conf = c
 }
 

@@ -26,6 +26,12 @@ type node struct {
 	rn *raft.RawNode
 
 	lastIndex uint64 // the last index of the log, persisted or not
+	// leadTerm is the term of the node's leadership as the last Ready
+	// showed it, 0 if it did not lead. A node that won an election since
+	// its last Ready proposes only after the next one: until then
+	// lastIndex lacks the entry the new leader appended.
+	leadTerm  uint64
+	inFlight  int    // Readys given to the persister and not yet advanced
 	applied   uint64 // the last index applied to the store
 	snapIndex uint64 // the index of the newest snapshot in the log
 	confState raft.ConfState
@@ -45,6 +51,11 @@ type node struct {
 // run is the node loop: it owns the RawNode (see the package doc).
 func (s *Server) run() {
 	err := s.loop()
+	// The log is closed after the loop: let the writes given to the
+	// persister end first.
+	for ; s.n.inFlight > 0; s.n.inFlight -= (<-s.persist.out).count {
+	}
+	s.persist.close()
 	s.n.waiters.failAll(err)
 	if c := s.n.conf; c != nil {
 		c.done <- err
@@ -60,10 +71,8 @@ func (s *Server) loop() error {
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	for {
-		// Handle the Readys first: the bootstrap entries, or the committed
-		// entries to apply again after a restart, are there from the start.
 		if err := s.handleReadies(); err != nil {
-			s.log.Error("node failed: its log cannot be written; stop and restart it", "err", err)
+			s.log.Error("node failed: its state cannot be restored; stop and restart it", "err", err)
 			return errFailed
 		}
 		s.publish()
@@ -71,6 +80,11 @@ func (s *Server) loop() error {
 		select {
 		case <-s.stopc:
 			return errStopped
+		case r := <-s.persist.out:
+			if err := s.finishSaves(r); err != nil {
+				s.log.Error("node failed: its log cannot be written; stop and restart it", "err", err)
+				return errFailed
+			}
 		case <-ticker.C:
 			n.rn.Tick()
 			n.ticks++
@@ -133,8 +147,12 @@ func (s *Server) step(m raft.Message) {
 	}
 }
 
-// isLeader reports whether the node leads now.
-func (s *Server) isLeader() bool { return s.n.rn.BasicStatus().RaftState == raft.StateLeader }
+// leading reports whether the node leads in the term the last Ready
+// showed, so that lastIndex counts every entry of its log.
+func (s *Server) leading() bool {
+	bs := s.n.rn.BasicStatus()
+	return bs.RaftState == raft.StateLeader && bs.Term == s.n.leadTerm
+}
 
 // propose proposes p if this node leads, and registers it to wait for its
 // entry. The leader appends a proposal at once, at the index after its
@@ -145,7 +163,7 @@ func (s *Server) propose(p *proposal) {
 	case n.removed:
 		p.done <- applied{err: errRemoved}
 		return
-	case !s.isLeader():
+	case !s.leading():
 		p.done <- applied{err: errNotLeader}
 		return
 	}
@@ -154,7 +172,7 @@ func (s *Server) propose(p *proposal) {
 		return
 	}
 	n.lastIndex++
-	p.index, p.term = n.lastIndex, n.rn.BasicStatus().Term
+	p.index, p.term = n.lastIndex, n.leadTerm
 	n.waiters.add(p)
 }
 
@@ -165,7 +183,7 @@ func (s *Server) readIndex(batch []*readRequest) {
 	switch {
 	case n.removed:
 		err = errRemoved
-	case !s.isLeader():
+	case !s.leading():
 		err = errNotLeader
 	}
 	if err != nil {
@@ -215,44 +233,97 @@ func (s *Server) failReads(err error, all bool) {
 	}
 }
 
-// handleReadies handles every Ready the node has, in the order the library
-// asks: send, persist, apply, Advance. An error means the log is unusable.
+// handleReadies takes the node's Readys and handles each in the order the
+// library asks: send, persist, apply; the persister writes them in order
+// on its goroutine, and finishSaves advances them once durable. So the
+// loop does not wait for the disk: it goes on stepping messages and
+// proposals, and the next Ready sends them on at once (see raft.Ready on
+// pipelining). An error means the node cannot go on.
 func (s *Server) handleReadies() error {
 	n := &s.n
-	for n.rn.HasReady() {
+	for n.inFlight < maxReadiesInFlight && n.rn.HasReady() {
 		rd := n.rn.Ready()
-		// 1. Messages go at once: none acknowledges what this Ready persists.
+		// 1. Messages go at once: none acknowledges a write not yet
+		// advanced, so the leader replicates while it writes (Raft thesis
+		// §10.2.1).
 		if len(rd.Messages) > 0 {
 			s.tr.Send(rd.Messages)
 		}
-		// 2. One Save, one fsync at most, for everything proposed since the
-		// last Ready: the group commit.
-		if err := s.wal.Save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
-			return err
-		}
+		// 2. Persist, on the persister's goroutine.
+		s.persist.in <- saveRequest{hs: rd.HardState, entries: rd.Entries, snapshot: rd.Snapshot, sync: rd.MustSync}
+		n.inFlight++
 		if !raft.IsEmptySnap(rd.Snapshot) {
 			n.lastIndex = rd.Snapshot.Metadata.Index
 		}
 		if k := len(rd.Entries); k > 0 {
 			n.lastIndex = rd.Entries[k-1].Index
 		}
-		// 3. Apply.
-		for _, rs := range rd.ReadStates {
-			if b := n.reads[string(rs.RequestCtx)]; b != nil {
-				delete(n.reads, string(rs.RequestCtx))
-				b.index = rs.Index
-				n.readQueue = append(n.readQueue, b)
-			}
+		// 3. Apply at once, while the write goes on: a committed entry is
+		// on the disks of a quorum already (the leader counts its own copy
+		// only once written), and the store does not outlive a crash: it
+		// is rebuilt from the snapshot and the log.
+		if err := s.apply(rd); err != nil {
+			return err
 		}
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			if err := s.applySnapshot(rd.Snapshot); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// finishSaves advances the Readys the persister wrote (4. Advance), and
+// snapshots the store when it is time. An error means the log is
+// unusable.
+func (s *Server) finishSaves(r saved) error {
+	n := &s.n
+	n.inFlight -= r.count
+	if r.err != nil {
+		return r.err
+	}
+	for range r.count {
+		n.rn.Advance(raft.Ready{})
+	}
+	return s.maybeSnapshot()
+}
+
+// sync handles Readys until the node has none and every write is
+// durable.
+func (s *Server) sync() error {
+	for {
+		if err := s.handleReadies(); err != nil {
+			return err
 		}
-		for i := range rd.CommittedEntries {
-			s.applyEntry(&rd.CommittedEntries[i])
+		if s.n.inFlight == 0 {
+			return nil
 		}
-		if rd.SoftState != nil && rd.SoftState.RaftState != raft.StateLeader {
+		if err := s.finishSaves(<-s.persist.out); err != nil {
+			return err
+		}
+	}
+}
+
+// apply applies what rd commits and answers the requests waiting for it.
+func (s *Server) apply(rd raft.Ready) error {
+	n := &s.n
+	for _, rs := range rd.ReadStates {
+		if b := n.reads[string(rs.RequestCtx)]; b != nil {
+			delete(n.reads, string(rs.RequestCtx))
+			b.index = rs.Index
+			n.readQueue = append(n.readQueue, b)
+		}
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := s.applySnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	for i := range rd.CommittedEntries {
+		s.applyEntry(&rd.CommittedEntries[i])
+	}
+	if ss := rd.SoftState; ss != nil {
+		bs := n.rn.BasicStatus()
+		n.leadTerm = 0
+		if ss.RaftState == raft.StateLeader {
+			n.leadTerm = bs.Term
+		} else {
 			// Entries this node proposed may still commit under the next
 			// leader, or be replaced: their outcome is unknown. Reads not
 			// yet confirmed will not be.
@@ -263,16 +334,9 @@ func (s *Server) handleReadies() error {
 			}
 			s.failReads(errLeadershipLost, false)
 		}
-		if rd.SoftState != nil {
-			s.log.Info("role changed", "role", rd.SoftState.RaftState, "leader", rd.SoftState.Lead, "term", n.rn.BasicStatus().Term)
-		}
-		s.releaseReads()
-		// 4. Advance.
-		n.rn.Advance(rd)
-		if err := s.maybeSnapshot(); err != nil {
-			return err
-		}
+		s.log.Info("role changed", "role", ss.RaftState, "leader", ss.Lead, "term", bs.Term)
 	}
+	s.releaseReads()
 	return nil
 }
 

@@ -41,10 +41,11 @@ type Server struct {
 	cancel        context.CancelFunc
 	httpDone      chan struct{}
 
-	propc chan *proposal
-	readc chan *readRequest
-	confc chan *confChange
-	callc chan func()
+	propc   chan *proposal
+	readc   chan *readRequest
+	confc   chan *confChange
+	callc   chan func()
+	persist *persister // writes the log behind the loop
 
 	stopc    chan struct{} // closed by Stop
 	stopOnce sync.Once
@@ -94,6 +95,9 @@ func Start(cfg Config) (*Server, error) {
 	ok := false
 	defer func() {
 		if !ok {
+			if s.persist != nil {
+				s.persist.close()
+			}
 			s.closeAll()
 		}
 	}()
@@ -116,7 +120,9 @@ func Start(cfg Config) (*Server, error) {
 	s.connectPeers()
 	// Apply again what the log holds committed, before serving: a stale
 	// read must not see the node's state go back across a restart.
-	if err := s.handleReadies(); err != nil {
+	s.persist = newPersister(s.wal)
+	go s.persist.run()
+	if err := s.sync(); err != nil {
 		return nil, fmt.Errorf("server: replay the log: %w", err)
 	}
 	s.publish()
@@ -158,6 +164,15 @@ func (s *Server) restore() error {
 	last, err := s.wal.LastIndex()
 	if err != nil {
 		return fmt.Errorf("server: read log: %w", err)
+	}
+	if !raft.IsEmptySnap(snap) && hs.Commit < snap.Metadata.Index {
+		// A snapshot holds only committed entries, but the commit index
+		// the persister writes may lag it (it holds back a commit index
+		// alone). The core wants a commit index within the log.
+		hs.Commit = snap.Metadata.Index
+		if err := s.wal.Save(hs, nil, raft.Snapshot{}, true); err != nil {
+			return fmt.Errorf("server: raise the commit index to the snapshot's: %w", err)
+		}
 	}
 	s.store = store.New()
 	if !raft.IsEmptySnap(snap) {

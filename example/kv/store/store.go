@@ -37,6 +37,9 @@ type Result struct {
 	// Err is a session error (ErrMsgSessionExpired, ErrMsgUnknownSession,
 	// ErrMsgStaleSequence); nothing was written.
 	Err string
+	// RequestID is the RequestID of the applied command, so that its
+	// proposer can tell its own entry without decoding it again.
+	RequestID uint64
 }
 
 // Store is the state machine. It is safe for concurrent use: Apply,
@@ -145,16 +148,19 @@ func (s *Store) Apply(index uint64, data []byte) (Result, error) {
 		return Result{Revision: s.revision}, fmt.Errorf("store: apply entry %d: %w: unknown op %d", index, ErrDecode, c.Op)
 	}
 	s.advanceClock(c.Time)
-	switch c.Op {
-	case OpOpenSession:
-		return s.openSession(index, c.SessionTTL), nil
-	case OpCloseSession:
-		return s.closeSession(c.Session), nil
+	var res Result
+	switch {
+	case c.Op == OpOpenSession:
+		res = s.openSession(index, c.SessionTTL)
+	case c.Op == OpCloseSession:
+		res = s.closeSession(c.Session)
+	case c.Session == 0:
+		res = s.write(&c)
+	default:
+		res = s.writeInSession(&c)
 	}
-	if c.Session == 0 {
-		return s.write(&c), nil
-	}
-	return s.writeInSession(&c), nil
+	res.RequestID = c.RequestID
+	return res, nil
 }
 
 // write applies a put or a delete.
