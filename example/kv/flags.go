@@ -83,6 +83,7 @@ func parseLocal(args []string, stderr io.Writer) (localOptions, error) {
 type serveOptions struct {
 	cfg      server.Config
 	logLevel slog.Level
+	pprof    string // address for net/http/pprof, "" for none
 }
 
 func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
@@ -102,6 +103,7 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.DurationVar(&c.TickInterval, "tick", server.DefaultTickInterval, "raft tick (election timeout 10 ticks, heartbeat 1)")
 	fs.BoolVar(&c.DebugFaults, "debug-faults", false, "enable POST /debug/cut?peer=N&cut=true|false")
 	fs.Var(levelFlag{&o.logLevel}, "log-level", "log level: debug, info, warn or error")
+	fs.StringVar(&o.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6061")
 	if err := parse(fs, args); err != nil {
 		return o, err
 	}
@@ -159,13 +161,16 @@ func parsePeers(s string) (map[uint64]string, error) {
 
 // benchOptions configure a load run.
 type benchOptions struct {
-	endpoints  []string
-	clients    int
-	duration   time.Duration
-	valueSize  int
-	readRatio  float64
-	keys       int
-	staleReads bool
+	endpoints   []string
+	clients     int
+	conns       int
+	duration    time.Duration
+	valueSize   int
+	readRatio   float64
+	keys        int
+	staleReads  bool
+	noCalibrate bool
+	fsyncDir    string
 }
 
 func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
@@ -174,12 +179,15 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	fs := flag.NewFlagSet("kv bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&endpoints, "endpoints", "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003", "comma-separated HTTP URLs of the cluster's nodes")
-	fs.IntVar(&o.clients, "clients", 64, "concurrent clients")
+	fs.IntVar(&o.clients, "clients", 64, "concurrent workers, each with one operation in flight")
+	fs.IntVar(&o.conns, "conns", 1, "client instances the workers share (worker i uses client i % conns)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fs.IntVar(&o.valueSize, "value-size", 128, "bytes per value")
 	fs.Float64Var(&o.readRatio, "read-ratio", 0.5, "fraction of operations that are reads, 0..1")
 	fs.IntVar(&o.keys, "keys", 1000, "number of distinct keys")
 	fs.BoolVar(&o.staleReads, "stale", false, "local (stale) reads instead of linearizable ones")
+	fs.StringVar(&o.fsyncDir, "fsync-dir", ".", "directory to measure fsync in before the run; put it on the disk of the servers' --data directories")
+	fs.BoolVar(&o.noCalibrate, "no-calibrate", false, "skip measuring fsync and the loopback round trip before the run")
 	if err := parse(fs, args); err != nil {
 		return o, err
 	}
@@ -196,6 +204,10 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		return o, usagef("--endpoints: no URL")
 	case o.clients <= 0:
 		return o, usagef("--clients must be positive")
+	case o.conns <= 0:
+		return o, usagef("--conns must be positive")
+	case o.conns > o.clients:
+		return o, usagef("--conns %d: more than --clients %d", o.conns, o.clients)
 	case o.duration <= 0:
 		return o, usagef("--duration must be positive")
 	case o.valueSize < 0:

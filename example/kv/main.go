@@ -10,8 +10,8 @@
 // modes:
 //
 //	kv serve --id N --peers 1=host:port,2=host:port,3=host:port --http :PORT --data DIR
-//	         [--join] [--snapshot-every N] [--max-value BYTES] [--debug-faults]
-//	kv bench [--endpoints URL,URL] [--clients 64] [--duration 10s] [--value-size 128]
+//	         [--join] [--snapshot-every N] [--max-value BYTES] [--debug-faults] [--pprof ADDR]
+//	kv bench [--endpoints URL,URL] [--clients 64] [--conns 1] [--duration 10s] [--value-size 128] [--fsync-dir .]
 //
 // serve runs one node per process; bench loads a running cluster. SIGINT
 // and SIGTERM stop the nodes cleanly. Bad flags exit with status 2.

@@ -13,7 +13,7 @@ func TestParseServe(t *testing.T) {
 	o, err := parseServe([]string{
 		"--id", "2", "--peers", "1=127.0.0.1:7001, 2=127.0.0.1:7002,3=127.0.0.1:7003",
 		"--http", ":8002", "--data", "/tmp/x", "--join", "--snapshot-every", "50",
-		"--max-value", "4096", "--debug-faults",
+		"--max-value", "4096", "--debug-faults", "--pprof", "127.0.0.1:6061",
 	}, io.Discard)
 	require.NoError(t, err)
 	c := o.cfg
@@ -25,6 +25,7 @@ func TestParseServe(t *testing.T) {
 	require.True(t, c.DebugFaults)
 	require.EqualValues(t, 50, c.SnapshotEvery)
 	require.Equal(t, 4096, c.MaxValueSize)
+	require.Equal(t, "127.0.0.1:6061", o.pprof)
 }
 
 func TestParseServeRefusesBadFlags(t *testing.T) {
@@ -71,8 +72,18 @@ func TestParseLocalAndBench(t *testing.T) {
 	require.Equal(t, 8, b.clients)
 	require.Equal(t, 2*time.Second, b.duration)
 	require.Equal(t, 10, b.valueSize)
-	_, err = parseBench([]string{"--clients", "0"}, io.Discard)
-	require.ErrorAs(t, err, new(usageError))
+	require.Equal(t, 1, b.conns, "workers share one client by default")
+	require.Equal(t, ".", b.fsyncDir)
+	require.False(t, b.noCalibrate)
+	b, err = parseBench([]string{"--clients", "8", "--conns", "4", "--fsync-dir", "/d", "--no-calibrate"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 4, b.conns)
+	require.Equal(t, "/d", b.fsyncDir)
+	require.True(t, b.noCalibrate)
+	for _, bad := range [][]string{{"--clients", "0"}, {"--conns", "0"}, {"--clients", "2", "--conns", "3"}} {
+		_, err = parseBench(bad, io.Discard)
+		require.ErrorAs(t, err, new(usageError), "%v", bad)
+	}
 }
 
 // Bad flags and unknown commands exit with status 2 and say why; -h

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	_ "net/http/pprof" // --pprof
 
 	"github.com/keelraft/raft/example/kv/server"
 )
@@ -16,6 +18,15 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "kv: node %d serving %s (raft %s), data in %s\n", s.ID(), s.HTTPURL(), s.PeerAddr(), o.cfg.DataDir)
+	if o.pprof != "" {
+		// The default mux holds net/http/pprof's handlers; the service's
+		// own HTTP API is on its own mux.
+		go func() {
+			if err := http.ListenAndServe(o.pprof, nil); err != nil {
+				fmt.Fprintf(stderr, "kv: --pprof %s: %v\n", o.pprof, err)
+			}
+		}()
+	}
 	<-ctx.Done()
 	return s.Stop()
 }

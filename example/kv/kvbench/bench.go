@@ -16,6 +16,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultClients   = 8
+	DefaultConns     = 1
 	DefaultValueSize = 256
 	DefaultKeys      = 1000
 )
@@ -24,8 +25,16 @@ const (
 type Options struct {
 	// Endpoints are the client URLs of the cluster's nodes.
 	Endpoints []string
-	// Clients is the number of concurrent clients (DefaultClients).
+	// Clients is the number of concurrent workers, each with one
+	// operation in flight at a time (DefaultClients).
 	Clients int
+	// Conns is the number of client.Client instances the workers share
+	// (DefaultConns; more than Clients counts as Clients): worker i uses
+	// client i % Conns. One client shared by all is how an application
+	// uses it; more clients split its locks (leader, session pool) among
+	// fewer workers. Whatever Conns, each request in flight has an HTTP
+	// connection of its own.
+	Conns int
 	// Duration is how long the run lasts; it must be positive.
 	Duration time.Duration
 	// ValueSize is the size of written values in bytes (DefaultValueSize).
@@ -41,8 +50,26 @@ type Options struct {
 	// Out receives a progress line redrawn every second, then the report.
 	// nil: nothing is printed.
 	Out io.Writer
-	// Client tunes each client; its MaxSessions is set to 1.
+	// Client tunes each client. Its MaxSessions is raised to the number
+	// of workers sharing the client, so that no worker waits for a
+	// session.
 	Client client.Options
+
+	// Calibrate makes Run measure, before the load, what a write's
+	// latency is judged against: fsync on the servers' disk
+	// (MeasureFsync in FsyncDir) and the loopback TCP round trip
+	// (MeasureLoopbackRTT). The result and the report then carry them.
+	// It is off in the zero value, so that a caller of the package is
+	// not surprised by files written to its current directory; `kv
+	// bench` turns it on unless --no-calibrate.
+	Calibrate bool
+	// FsyncDir is the directory Calibrate writes its file in; it should
+	// be on the disk of the servers' data directories. "" is the current
+	// directory. Run makes it absolute.
+	FsyncDir string
+	// FsyncSamples and RTTSamples are the measured rounds of each
+	// calibration (DefaultFsyncSamples, DefaultRTTSamples).
+	FsyncSamples, RTTSamples int
 }
 
 // Result is the outcome of a run.
@@ -61,6 +88,9 @@ type Result struct {
 	// WriteLatency and ReadLatency summarize the durations of the
 	// successful operations.
 	WriteLatency, ReadLatency Latency
+	// Fsync and LoopbackRTT are the calibration measured before the
+	// load (Options.Calibrate), zero without it.
+	Fsync, LoopbackRTT Latency
 }
 
 // WritesPerSecond returns Writes over Elapsed.
@@ -77,17 +107,28 @@ func perSecond(n int64, d time.Duration) float64 {
 }
 
 // Run runs the benchmark until opts.Duration has passed or ctx ends, and
-// returns its result. It fails only on invalid options; failed
-// operations are counted in Result.Errors.
+// returns its result. It fails only on invalid options or a failed
+// calibration; failed operations are counted in Result.Errors.
 func Run(ctx context.Context, opts Options) (Result, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return Result{}, err
 	}
-	clients := make([]*client.Client, opts.Clients)
+	res := Result{Options: opts}
+	if opts.Calibrate {
+		// Before the load, which would share the disk and the CPUs.
+		if opts.Out != nil {
+			fmt.Fprintf(opts.Out, "calibrating: %d fsyncs in %s, %d loopback round trips\n",
+				opts.FsyncSamples, opts.FsyncDir, opts.RTTSamples)
+		}
+		if err := res.calibrate(opts); err != nil {
+			return Result{}, err
+		}
+	}
+	clients := make([]*client.Client, opts.Conns)
 	for i := range clients {
 		co := opts.Client
-		co.MaxSessions = 1
+		co.MaxSessions = max(co.MaxSessions, workersOn(i, opts.Clients, opts.Conns))
 		if clients[i], err = client.New(opts.Endpoints, co); err != nil {
 			return Result{}, fmt.Errorf("kvbench: %w", err)
 		}
@@ -107,7 +148,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range workers {
-		w := &worker{opts: &opts, c: clients[i], live: &live,
+		w := &worker{opts: &opts, c: clients[i%opts.Conns], live: &live,
 			rng: rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))}
 		workers[i] = w
 		wg.Go(func() { w.run(ctx) })
@@ -117,7 +158,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	elapsed := time.Since(start)
 	stopProgress()
 
-	res := Result{Options: opts, Elapsed: elapsed}
+	res.Elapsed = elapsed
 	var writes, reads []time.Duration
 	for _, w := range workers {
 		writes = append(writes, w.writes...)
@@ -154,7 +195,35 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Keys <= 0 {
 		o.Keys = DefaultKeys
 	}
+	if o.Conns <= 0 {
+		o.Conns = DefaultConns
+	}
+	o.Conns = min(o.Conns, o.Clients)
+	if o.FsyncSamples <= 0 {
+		o.FsyncSamples = DefaultFsyncSamples
+	}
+	if o.RTTSamples <= 0 {
+		o.RTTSamples = DefaultRTTSamples
+	}
+	if o.Calibrate {
+		var err error
+		if o.FsyncDir, err = resolveFsyncDir(o.FsyncDir); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
+}
+
+// workersOn returns how many of n workers use client i of conns, worker
+// j using client j % conns: the first n % conns clients get one more.
+//
+//	n = 7, conns = 3: workers 0 3 6 | 1 4 | 2 5 -> 3, 2, 2
+func workersOn(i, n, conns int) int {
+	k := n / conns
+	if i < n%conns {
+		k++
+	}
+	return k
 }
 
 // counters are the live totals the progress line shows.
@@ -162,7 +231,8 @@ type counters struct {
 	writes, reads, errors atomic.Int64
 }
 
-// worker is one client's loop. Its slices are its own until the run ends.
+// worker is the loop of one of Options.Clients, on a client it may
+// share. Its slices are its own until the run ends.
 type worker struct {
 	opts *Options
 	c    *client.Client

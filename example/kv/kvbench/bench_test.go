@@ -26,6 +26,43 @@ type fakeNode struct {
 	index        uint64
 	puts, gets   int
 	failEveryPut int // > 0: every n-th put answers 400
+
+	// putDelay > 0 holds each put that long before it is applied,
+	// outside mu, so that the puts of concurrent writers overlap and
+	// flight can see them.
+	putDelay time.Duration
+	flight   inflight
+}
+
+// inflight tracks the puts being served: how many at most at once, and
+// whether a session ever had two.
+type inflight struct {
+	mu         sync.Mutex
+	now, peak  int
+	sessions   map[uint64]bool // the sessions with a put in flight
+	seen       map[uint64]bool // every session that wrote
+	sessionTwo bool            // a session had two puts in flight
+}
+
+func (f *inflight) begin(session uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sessions == nil {
+		f.sessions, f.seen = map[uint64]bool{}, map[uint64]bool{}
+	}
+	f.now++
+	f.peak = max(f.peak, f.now)
+	if f.sessions[session] {
+		f.sessionTwo = true
+	}
+	f.sessions[session], f.seen[session] = true, true
+}
+
+func (f *inflight) end(session uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now--
+	delete(f.sessions, session)
 }
 
 func (f *fakeNode) apply(c store.Command) store.Result {
@@ -36,6 +73,14 @@ func (f *fakeNode) apply(c store.Command) store.Result {
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && f.putDelay > 0 {
+		// The answer is sent after ServeHTTP returns, so after end: a
+		// session's next put cannot overlap this one here.
+		session, _ := strconv.ParseUint(r.URL.Query().Get("session"), 10, 64)
+		f.flight.begin(session)
+		defer f.flight.end(session)
+		time.Sleep(f.putDelay)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	body := map[string]any{"header": map[string]any{"member_id": 1, "raft_term": 1, "revision": f.st.Revision()}}
@@ -147,6 +192,59 @@ func TestRunCountsErrors(t *testing.T) {
 	require.Zero(t, res.Reads)
 	require.LessOrEqual(t, int64(f.puts), res.Writes+res.Errors+2)
 	require.GreaterOrEqual(t, int64(f.puts), res.Writes+res.Errors)
+}
+
+// Workers sharing a client still write in parallel, each in a session of
+// its own: the client has a session for each worker on it, and never two
+// writes in flight in one session.
+func TestRunSharedClientsWriteInParallel(t *testing.T) {
+	for _, conns := range []int{1, 2, 4} {
+		f := &fakeNode{putDelay: 5 * time.Millisecond}
+		url := startFake(t, f)
+		var out bytes.Buffer
+		res, err := Run(context.Background(), Options{Endpoints: []string{url}, Clients: 4, Conns: conns,
+			Duration: 300 * time.Millisecond, ReadRatio: 0, Out: &out})
+		require.NoError(t, err)
+		require.Zero(t, res.Errors, res.FirstError)
+		require.Positive(t, res.Writes)
+		require.Equal(t, conns, res.Options.Conns)
+		require.Contains(t, out.String(), "kv bench: 4 clients on "+strconv.Itoa(conns)+" conns,")
+
+		// Unlocked before asserting: a failing require must not leave a
+		// handler blocked, which would hang the server's Close.
+		f.flight.mu.Lock()
+		peak, sessionTwo, sessions := f.flight.peak, f.flight.sessionTwo, len(f.flight.seen)
+		f.flight.mu.Unlock()
+		require.Equal(t, 4, peak, "conns %d: every worker has a put in flight at once", conns)
+		require.False(t, sessionTwo, "conns %d: a session had two puts in flight", conns)
+		require.LessOrEqual(t, sessions, 4, "conns %d: sessions", conns)
+	}
+}
+
+// Worker i uses client i % conns; workersOn counts them.
+func TestWorkersOn(t *testing.T) {
+	require.Equal(t, []int{3, 2, 2}, []int{workersOn(0, 7, 3), workersOn(1, 7, 3), workersOn(2, 7, 3)})
+	for n := 1; n <= 9; n++ {
+		for conns := 1; conns <= n; conns++ {
+			count := make([]int, conns)
+			for w := range n {
+				count[w%conns]++
+			}
+			for i := range conns {
+				require.Equal(t, count[i], workersOn(i, n, conns), "n %d conns %d client %d", n, conns, i)
+			}
+		}
+	}
+}
+
+// Conns defaults to one client, and is at most one per worker.
+func TestConnsDefaults(t *testing.T) {
+	o, err := Options{Endpoints: []string{"http://x"}, Duration: time.Second, Clients: 4}.withDefaults()
+	require.NoError(t, err)
+	require.Equal(t, 1, o.Conns)
+	o, err = Options{Endpoints: []string{"http://x"}, Duration: time.Second, Clients: 4, Conns: 9}.withDefaults()
+	require.NoError(t, err)
+	require.Equal(t, 4, o.Conns)
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {

@@ -8,11 +8,19 @@
 //		Clients:   16,
 //		Duration:  10 * time.Second,
 //		ReadRatio: 0.5,
+//		Calibrate: true,      // first measure fsync in "." and the loopback round trip
 //		Out:       os.Stdout, // progress line, then the report
 //	})
 //
-// Each client is its own client.Client with one session, so it has one
-// request in flight at a time: throughput grows with Clients until the
-// cluster saturates. A write's latency includes its retries; requests
-// still in flight when the run ends are not counted.
+// Each of the Clients has one operation in flight at a time, so
+// throughput grows with Clients until the cluster saturates. They share
+// Conns client.Client instances (one by default), each with a session per
+// worker on it. A write's latency includes its retries; requests still in
+// flight when the run ends are not counted.
+//
+// A latency means little without what the hardware allows. With
+// Calibrate, Run first measures an fsync on the servers' disk and a
+// loopback TCP round trip (MeasureFsync, MeasureLoopbackRTT), and the
+// report prints them with the bound a single writer's median write is
+// judged against: 2 x (fsync p50 + round trip p50).
 package kvbench

@@ -57,12 +57,11 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // Report writes the result as a few lines of text.
 func (r Result) Report(w io.Writer) {
 	opts := r.Options
-	fmt.Fprintf(w, "kv bench: %d clients, %v, %d-byte values, %d keys, read ratio %.2f\n",
-		opts.Clients, r.Elapsed.Round(time.Millisecond), opts.ValueSize, opts.Keys, opts.ReadRatio)
+	fmt.Fprintf(w, "kv bench: %d clients on %d conns, %v, %d-byte values, %d keys, read ratio %.2f\n",
+		opts.Clients, opts.Conns, r.Elapsed.Round(time.Millisecond), opts.ValueSize, opts.Keys, opts.ReadRatio)
 	line := func(name string, n int64, rate float64, l Latency) {
 		fmt.Fprintf(w, "%-7s %9d  %10.1f/s  p50 %-9v p99 %-9v p99.9 %-9v max %v\n", name, n, rate,
-			l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.P999.Round(time.Microsecond),
-			l.Max.Round(time.Microsecond))
+			round(l.P50), round(l.P99), round(l.P999), round(l.Max))
 	}
 	line("writes:", r.Writes, r.WritesPerSecond(), r.WriteLatency)
 	line("reads:", r.Reads, r.ReadsPerSecond(), r.ReadLatency)
@@ -71,7 +70,33 @@ func (r Result) Report(w io.Writer) {
 		fmt.Fprintf(w, "  first: %s", r.FirstError)
 	}
 	fmt.Fprintln(w)
+	if r.Calibrated() {
+		r.reportCalibration(w)
+	}
 }
+
+// reportCalibration writes the fsync and round trip measured before the
+// run, and the single-writer bound they give. The bound is judged only
+// for a run with one client: with more, a write also waits for the
+// others batched with it, and its latency is not comparable.
+func (r Result) reportCalibration(w io.Writer) {
+	fmt.Fprintf(w, "fsync (4 KiB write + fsync in %s): p50 %v  p99 %v\n",
+		r.Options.FsyncDir, round(r.Fsync.P50), round(r.Fsync.P99))
+	fmt.Fprintf(w, "loopback round trip: p50 %v  p99 %v\n", round(r.LoopbackRTT.P50), round(r.LoopbackRTT.P99))
+	target := r.SingleWriterTarget()
+	fmt.Fprintf(w, "single-writer target (2 x (fsync p50 + round trip p50)): %v", round(target))
+	if r.Options.Clients == 1 {
+		verdict := "within"
+		if r.WriteLatency.Count == 0 || r.WriteLatency.P50 > target {
+			verdict = "NOT within"
+		}
+		fmt.Fprintf(w, "; measured write p50: %v (%s)", round(r.WriteLatency.P50), verdict)
+	}
+	fmt.Fprintln(w)
+}
+
+// round rounds d to the microsecond, the precision of the report.
+func round(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
 
 // progressWidth is the width of the bar, in characters.
 const progressWidth = 30
