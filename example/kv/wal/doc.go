@@ -25,7 +25,8 @@
 // # Durability
 //
 // What is acknowledged is persisted. Save with sync set returns only after
-// its writes, and every write before them, are on disk (fsync). Save without
+// its writes, and every write before them, are on disk (fsync, or on Linux
+// fdatasync where the file's size did not change: see Files). Save without
 // sync (a Ready whose MustSync is false: only the commit index moved) leaves
 // its writes to the operating system; the next sync covers them.
 // CreateSnapshot and SaveSnapshot always sync.
@@ -56,6 +57,16 @@
 // Writes go to the last segment. Once it holds SegmentSize bytes the next
 // write starts a new one, after an fsync of the old, so that only the last
 // segment can ever end in a torn write.
+//
+// On Linux a new segment is preallocated to SegmentSize (fallocate), and
+// synced with fsync once; the appends that follow change its data only,
+// and are synced with fdatasync, which spares the file system a journal
+// commit of the file's size and times on each. The last segment therefore
+// ends in zeros, and writes go after its last record, not at the end of the
+// file. Before the log moves on to the next segment, the old one is cut to
+// its records, in the same fsync as them, so no other segment ends in
+// zeros. Elsewhere, or where the file system cannot preallocate, segments
+// grow with each append and every sync is an fsync.
 //
 // # Records
 //
@@ -92,16 +103,28 @@
 //
 // # Recovery
 //
-// Open reads every segment. A record that is cut short or fails its
-// checksum is a torn write if it sits at the end of the last segment with no
-// intact record anywhere after it: Open cuts it off, logs a line, and goes
-// on. Anywhere else it is damage, and Open fails with an error that wraps
-// ErrCorrupt and names the file and byte offset. Open refuses rather than
-// guesses in two rare cases where nothing acknowledged is at stake: a power
-// cut that tore one of several unsynced Saves but kept a later one, and a
-// torn batch whose entry data itself holds an intact record of this format.
-// A process crash alone (kill -9) never leaves either: the kernel still
-// writes out everything the process wrote.
+// Open reads every segment. Zeros from where a record would begin to the
+// end of the file are the end of the segment, its unused preallocated
+// space. Zeros followed by anything else are not: a write whose first page
+// was lost reads so.
+//
+// A record that is cut short or fails its checksum is a torn write if it
+// sits at the end of the last segment with no intact record anywhere after
+// it: Open cuts it off, logs a line, and goes on. The file is cut there and
+// preallocated again, so that past the log's end there are only zeros and
+// what was written since Open: no byte of the torn write can come to follow
+// a later record. Anywhere else a bad record is damage, and Open fails with
+// an error that wraps ErrCorrupt and names the file and byte offset. Open
+// refuses rather than guesses in two rare cases where nothing acknowledged
+// is at stake: a power cut that tore one of several unsynced Saves but kept
+// a later one, and a torn batch whose entry data itself holds an intact
+// record of this format. A process crash alone (kill -9) never leaves
+// either: the kernel still writes out everything the process wrote.
+//
+// Zeros at the end of a segment other than the last mean that the disk lost
+// the cut synced when the next segment began. The records before them were
+// synced then too, so Open takes the zeros for the segment's end, cuts them
+// off, and logs a line.
 //
 // Open then loads the newest snapshot file that a batch names and replays
 // the batches over it, item by item, with the rules above.

@@ -2,7 +2,6 @@ package wal
 
 import (
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/keelraft/raft"
@@ -34,16 +33,13 @@ func (s *Storage) load() error {
 		return fmt.Errorf("%w: %s holds snapshot files but no log segment", ErrCorrupt, s.dir)
 	}
 
+	data := make([]segmentData, len(run))
 	ops := make([][]op, len(run))
-	sizes := make([]int, len(run)) // of the intact prefix of each segment
-	torn := 0                      // bytes of torn write at the end of the last one
 	for i, sg := range run {
-		var size int
-		ops[i], sizes[i], size, err = readSegment(s.path(sg.name()), i == len(run)-1)
-		if err != nil {
+		if data[i], err = readSegment(s.path(sg.name()), i == len(run)-1); err != nil {
 			return err
 		}
-		torn = size - sizes[i]
+		ops[i] = data[i].ops
 	}
 	base, refs := s.chooseBase(ops, snaps)
 	hs, ents, err := s.replay(run, ops, base.Metadata)
@@ -86,11 +82,29 @@ func (s *Storage) load() error {
 		}
 	}
 
+	// Only the last segment should end in zeros: roll cuts a segment to
+	// its records, durably, before the next one begins, and openLast
+	// removes an empty last segment durably before it preallocates the one
+	// before again. Zeros at the end of another mean that the disk did not
+	// keep a synced cut. They are taken for the end of the segment all the
+	// same: its records were synced before the next segment began, and
+	// replay found the next one to begin where this one's entries end.
+	for i := range max(len(data)-1, 0) {
+		if d := &data[i]; d.valid < d.size {
+			path := s.path(run[i].name())
+			if err := os.Truncate(path, int64(d.valid)); err != nil {
+				return fmt.Errorf("wal: cut the zeros off a segment: %w", err)
+			}
+			s.log.Warn("wal: cut the zeros off a segment that is not the last", "file", path, "offset", d.valid)
+			d.size = d.valid
+		}
+	}
+
 	s.segs = run
 	if len(run) == 0 {
 		err = s.startSegment(1)
 	} else {
-		err = s.openLast(sizes, torn)
+		err = s.openLast(data)
 	}
 	if err != nil {
 		return err
@@ -183,40 +197,45 @@ func (s *Storage) replay(run []segment, ops [][]op, base raft.SnapshotMetadata) 
 	return hs, ents, nil
 }
 
-// openLast opens the last segment of s.segs for writing, after cutting off
-// its torn write if it has one (torn bytes after its intact prefix of
-// sizes[len-1] bytes). A segment left empty goes, and the one before it,
-// whole and synced when the next began, is written to instead.
-func (s *Storage) openLast(sizes []int, torn int) error {
+// openLast opens the last segment of s.segs for writing, as read into
+// data[len-1], after cutting off its torn write if it has one. A segment
+// left empty goes, and the one before it, whole and synced when the next
+// began, is written to instead. The segment is then preallocated, unless it
+// is already.
+func (s *Storage) openLast(data []segmentData) error {
 	n := len(s.segs)
-	path := s.path(s.segs[n-1].name())
-	size := sizes[n-1]
-	if torn > 0 {
-		s.log.Warn("wal: cut off a torn write at the end of the log", "file", path, "offset", size, "bytes", torn)
+	path, d := s.path(s.segs[n-1].name()), data[n-1]
+	if d.torn > 0 {
+		s.log.Warn("wal: cut off a torn write at the end of the log", "file", path, "offset", d.valid, "bytes", d.torn)
 	}
-	if size == 0 && n > 1 {
+	if d.valid == 0 && n > 1 {
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("wal: %w", err)
 		}
-		s.dirDirty = true
+		// Durably, before the segment before it may be preallocated
+		// again: else a crash could leave it with zeros and not last.
+		if err := s.syncDir(); err != nil {
+			return err
+		}
 		s.segs = s.segs[:n-1]
 		n--
-		path, size, torn = s.path(s.segs[n-1].name()), sizes[n-1], 0
+		path, d = s.path(s.segs[n-1].name()), data[n-1]
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
-	s.f = f
-	if torn > 0 {
-		if err := f.Truncate(int64(size)); err != nil {
+	s.f, s.size, s.fileSize = f, int64(d.valid), int64(d.size)
+	if d.torn > 0 {
+		// Not only the torn bytes go, but the whole file after them, to be
+		// preallocated again below: the bytes past s.size must be zeros.
+		// Else a write shorter than the torn one would leave the rest of
+		// it after the new end of the log, and a crash that lost a page of
+		// later writes could bring that back; zeros are the end.
+		if err := f.Truncate(s.size); err != nil {
 			return fmt.Errorf("wal: cut off torn write: %w", err)
 		}
-		s.dirty = true // synced at the end of load
+		s.fileSize, s.dirty, s.metaDirty = s.size, true, true // synced at the end of load
 	}
-	if _, err := f.Seek(int64(size), io.SeekStart); err != nil {
-		return fmt.Errorf("wal: %w", err)
-	}
-	s.size = int64(size)
-	return nil
+	return s.preallocate()
 }

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"log/slog"
@@ -93,36 +94,61 @@ func corruptAt(path string, off int, why any) error {
 	return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, path, off, why)
 }
 
-// readSegment reads the items of the segment file at path and returns them
-// with the length of its intact prefix. If last is set, a torn write at the
-// end is allowed: valid is then less than the file's size, and the bytes
-// from valid on are to be cut off. Any other bad record is an ErrCorrupt
-// error.
-func readSegment(path string, last bool) (ops []op, valid, size int, err error) {
+// segmentData is what readSegment found in a segment file.
+type segmentData struct {
+	ops   []op
+	valid int // the length of its intact prefix: where the next record goes
+	torn  int // bytes of a torn write after valid, up to the last byte not zero
+	size  int // of the file; zeros follow valid+torn up to it
+}
+
+// readSegment reads the items of the segment file at path.
+//
+// Zeros after the last record are no damage: segments are preallocated, so
+// the last one ends in zeros until it is full, and one that is not the last
+// could too if the disk lost its cut (see load). But zeros are the end only
+// if nothing else follows them: the lost first page of an unsynced write
+// reads as zeros too, and what comes after it is judged as below.
+//
+// If last is set, a torn write at the end is allowed: torn is then more
+// than zero, and the bytes from valid on are to be cut off. Any other bad
+// record is an ErrCorrupt error.
+func readSegment(path string, last bool) (segmentData, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("wal: %w", err)
+		return segmentData{}, fmt.Errorf("wal: %w", err)
 	}
+	d := segmentData{size: len(b)}
 	var items []item
 	off := 0
 	for off < len(b) {
 		typ, payload, next, err := readRecord(b, off)
 		if err != nil {
-			if last && !intactRecordAfter(b, off, typeBatch) {
-				return ops, off, len(b), nil
+			d.valid = off
+			switch {
+			case allZero(b[off:]):
+				return d, nil
+			case last && !intactRecordAfter(b, off, typeBatch):
+				d.torn = len(bytes.TrimRight(b[off:], "\x00"))
+				return d, nil
 			}
-			return nil, 0, 0, corruptAt(path, off, err)
+			return segmentData{}, corruptAt(path, off, err)
 		}
 		if typ != typeBatch {
-			return nil, 0, 0, corruptAt(path, off, fmt.Sprintf("record of type %d in a segment", typ))
+			return segmentData{}, corruptAt(path, off, fmt.Sprintf("record of type %d in a segment", typ))
 		}
 		if items, err = decodeBatch(items[:0], payload); err != nil {
-			return nil, 0, 0, corruptAt(path, off, err)
+			return segmentData{}, corruptAt(path, off, err)
 		}
 		for _, it := range items {
-			ops = append(ops, op{item: it, off: off})
+			d.ops = append(d.ops, op{item: it, off: off})
 		}
 		off = next
 	}
-	return ops, len(b), len(b), nil
+	d.valid = len(b)
+	return d, nil
 }
+
+// allZero reports whether every byte of b is zero. (bytes.Count is
+// vectorized: the preallocated tail of a segment is megabytes long.)
+func allZero(b []byte) bool { return bytes.Count(b, []byte{0}) == len(b) }

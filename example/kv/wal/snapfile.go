@@ -50,7 +50,7 @@ func (s *Storage) writeSnapshotFile(sn raft.Snapshot) (err error) {
 	if _, err = f.Write(body); err != nil {
 		return err
 	}
-	if err = s.syncFile(f); err != nil {
+	if err = s.syncFile(f, false); err != nil {
 		return err
 	}
 	if err = f.Close(); err != nil {

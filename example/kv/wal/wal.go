@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keelraft/raft"
@@ -50,22 +51,32 @@ type Storage struct {
 	// disk holds what they wrote; it has its own lock.
 	mem *raft.MemoryStorage
 
-	mu       sync.Mutex // held by writers; guards the fields below
-	segs     []segment  // the segments of the log, oldest first; the last is f
-	f        *os.File
-	size     int64          // of f
-	dirty    bool           // f has writes since its last fsync
-	dirDirty bool           // a file was created in dir since its last fsync
-	hs       raft.HardState // the last one saved
-	buf      []byte         // reused to build records
-	err      error          // the write or fsync that made the storage unusable
-	closed   bool
+	mu   sync.Mutex // held by writers; guards the fields below
+	segs []segment  // the segments of the log, oldest first; the last is f
+	f    *os.File
+	// size is the length of f's records: where the next one goes. The
+	// file is longer while it is preallocated (fileSize), and the bytes
+	// past size are zeros.
+	size      int64
+	fileSize  int64          // of f, as far as it was extended or cut
+	dirty     bool           // f has writes since its last sync
+	metaDirty bool           // f's size or allocation changed since its last sync
+	dirDirty  bool           // a file was created in dir since its last fsync
+	hs        raft.HardState // the last one saved
+	buf       []byte         // reused to build records
+	err       error          // the write or fsync that made the storage unusable
+	closed    bool
 
-	// fsync syncs a file or directory; tests replace it to count or fail.
-	fsync func(*os.File) error
-	// syncs and syncTime count the fsyncs and the time they took.
-	syncs    int
-	syncTime time.Duration
+	// fsync syncs a file or directory. Every sync goes through it, so
+	// that tests can replace it to count or fail syncs. Its default,
+	// osSync, does an fdatasync when syncFile sets dataOnly.
+	fsync    func(*os.File) error
+	dataOnly bool // for fsync: the file's data is all that must be synced
+
+	// syncs and syncTime count the calls to fsync and the nanoseconds they
+	// took, for SyncStats, which reads them without s.mu.
+	syncs    atomic.Int64
+	syncTime atomic.Int64
 }
 
 var _ raft.Storage = (*Storage)(nil)
@@ -86,12 +97,12 @@ func Open(dir string, opts Options) (*Storage, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Storage{
-		dir:   dir,
-		opts:  opts,
-		log:   opts.Logger,
-		mem:   raft.NewMemoryStorage(),
-		fsync: (*os.File).Sync,
+		dir:  dir,
+		opts: opts,
+		log:  opts.Logger,
+		mem:  raft.NewMemoryStorage(),
 	}
+	s.fsync = s.osSync
 	if err := s.makeDir(); err != nil {
 		return nil, err
 	}
@@ -179,13 +190,33 @@ func (s *Storage) fail(err error) error {
 	return err
 }
 
-// syncFile fsyncs f, counting the call and its time.
-func (s *Storage) syncFile(f *os.File) error {
+// SyncStats returns the count and total time of the fsync and fdatasync
+// calls since Open: of segments, snapshot files and the directory, those of
+// Open itself included. It may be called while another goroutine writes.
+func (s *Storage) SyncStats() (syncs int64, total time.Duration) {
+	return s.syncs.Load(), time.Duration(s.syncTime.Load())
+}
+
+// syncFile syncs f through the fsync hook, counting the call and its time.
+// With dataOnly, an fdatasync does: f's size and allocation are on disk
+// already, and only its data changed (see sync).
+func (s *Storage) syncFile(f *os.File, dataOnly bool) error {
 	start := time.Now()
+	s.dataOnly = dataOnly
 	err := s.fsync(f)
-	s.syncs++
-	s.syncTime += time.Since(start)
+	s.dataOnly = false
+	s.syncs.Add(1)
+	s.syncTime.Add(int64(time.Since(start)))
 	return err
+}
+
+// osSync is the default fsync hook: fdatasync if syncFile asked for the
+// data only, fsync otherwise.
+func (s *Storage) osSync(f *os.File) error {
+	if s.dataOnly {
+		return fdatasync(f)
+	}
+	return f.Sync()
 }
 
 // syncDir fsyncs the log's directory, so that files created, renamed or
@@ -198,7 +229,7 @@ func (s *Storage) syncPath(path string) error {
 		return fmt.Errorf("wal: %w", err)
 	}
 	defer d.Close()
-	if err := s.syncFile(d); err != nil {
+	if err := s.syncFile(d, false); err != nil {
 		return fmt.Errorf("wal: sync %s: %w", path, err)
 	}
 	return nil

@@ -274,49 +274,65 @@ func TestConflictTruncationSurvivesReopen(t *testing.T) {
 	}
 }
 
+// tornSegSize is the segment size of the tests that damage a segment in
+// every way they can: small, so that its copies are cheap.
+const tornSegSize = 4096
+
 // threeSaves writes three batches to a fresh storage in dir and returns the
-// state after the second and after the third, and the segment's size after
-// each of the first two, so that the byte ranges of the second and third
-// batch are [ends[0], ends[1]) and [ends[1], file size).
-func threeSaves(t *testing.T, dir string) (afterSecond, afterThird state, ends [2]int) {
+// state after the second and after the third, and where each batch ends in
+// the segment, so that the byte ranges of the second and third batch are
+// [ends[0], ends[1]) and [ends[1], ends[2]). Zeros follow up to
+// tornSegSize: the segment is preallocated.
+func threeSaves(t *testing.T, dir string) (afterSecond, afterThird state, ends [3]int) {
 	t.Helper()
-	s, _ := open(t, dir, 0)
+	s, _ := open(t, dir, tornSegSize)
 	p := newPair(t, s)
-	path := onlySegment(t, dir)
 	p.save(raft.HardState{Term: 1, Vote: 1, Commit: 1}, entries(1, 4, 1, 8), raft.Snapshot{})
-	ends[0] = fileSize(t, path)
+	ends[0] = int(s.size)
 	p.save(raft.HardState{Term: 1, Vote: 1, Commit: 4}, entries(5, 5, 1, 8), raft.Snapshot{})
-	ends[1] = fileSize(t, path)
+	ends[1] = int(s.size)
 	afterSecond = dump(t, p.model)
 	p.save(raft.HardState{Term: 2, Vote: 1, Commit: 5}, entries(6, 7, 2, 40), raft.Snapshot{})
+	ends[2] = int(s.size)
 	afterThird = dump(t, p.model)
 	require.NoError(t, s.Close())
+	require.Equal(t, tornSegSize, fileSize(t, onlySegment(t, dir)))
 	return afterSecond, afterThird, ends
 }
 
-// A crash in the middle of the last write leaves any prefix of it on disk.
-// Open must cut it off, whatever its length, and keep everything before.
+// A crash in the middle of the last write leaves any prefix of it on disk,
+// followed by the zeros of the preallocated segment, or by nothing if the
+// file system did not preallocate. Open must cut it off, whatever its
+// length, keep everything before, and leave zeros after.
 func TestTornTailAtEveryOffset(t *testing.T) {
 	src := t.TempDir()
 	afterSecond, afterThird, ends := threeSaves(t, src)
 	name := filepath.Base(onlySegment(t, src))
-	full := fileSize(t, filepath.Join(src, name))
 
-	for n := ends[1]; n < full; n++ {
-		dir := copyDir(t, src, func(_ string, b []byte) []byte { return b[:n] })
-		s, logs := open(t, dir, 0)
-		assert.Equal(t, afterSecond, dump(t, s), "cut at %d", n)
-		assert.Equal(t, ends[1], fileSize(t, filepath.Join(dir, name)), "cut at %d", n)
-		if n > ends[1] {
-			assert.Contains(t, logs.String(), "torn write", "cut at %d", n)
-			assert.Contains(t, logs.String(), fmt.Sprintf("offset=%d", ends[1]), "cut at %d", n)
-		} else {
-			assert.NotContains(t, logs.String(), "torn", "cut at %d", n)
+	for n := ends[1]; n < ends[2]; n++ {
+		for _, zeros := range []bool{false, true} {
+			dir := copyDir(t, src, func(_ string, b []byte) []byte {
+				if zeros {
+					return append(b[:n:n], make([]byte, len(b)-n)...)
+				}
+				return b[:n]
+			})
+			s, logs := open(t, dir, tornSegSize)
+			msg := fmt.Sprintf("cut at %d, zeros after: %v", n, zeros)
+			assert.Equal(t, afterSecond, dump(t, s), msg)
+			assert.Equal(t, int64(ends[1]), s.size, msg)
+			requireZerosFrom(t, filepath.Join(dir, name), ends[1])
+			if n > ends[1] {
+				assert.Contains(t, logs.String(), "torn write", msg)
+				assert.Contains(t, logs.String(), fmt.Sprintf("offset=%d", ends[1]), msg)
+			} else {
+				assert.Empty(t, logs.String(), msg)
+			}
+			require.NoError(t, s.Close())
 		}
-		require.NoError(t, s.Close())
 	}
 
-	s, logs := open(t, src, 0)
+	s, logs := open(t, src, tornSegSize)
 	assert.Equal(t, afterThird, dump(t, s))
 	assert.Empty(t, logs.String())
 }
@@ -325,13 +341,13 @@ func TestWritesGoOnAfterTornTail(t *testing.T) {
 	src := t.TempDir()
 	_, _, ends := threeSaves(t, src)
 	dir := copyDir(t, src, func(_ string, b []byte) []byte { return b[:ends[1]+5] })
-	s, _ := open(t, dir, 0)
+	s, _ := open(t, dir, tornSegSize)
 	p := newPair(t, s)
 	p.model = raft.NewMemoryStorage()
 	require.NoError(t, p.model.Append(entries(1, 4, 1, 8)))
 	require.NoError(t, p.model.Append(entries(5, 5, 1, 8)))
 	p.save(raft.HardState{Term: 3, Vote: 2, Commit: 5}, entries(6, 9, 3, 16), raft.Snapshot{})
-	p.reopen(0)
+	p.reopen(tornSegSize)
 	p.check()
 }
 
@@ -371,29 +387,16 @@ func TestFlippedBitInLastRecord(t *testing.T) {
 	src := t.TempDir()
 	afterSecond, _, ends := threeSaves(t, src)
 	name := filepath.Base(onlySegment(t, src))
-	full := fileSize(t, filepath.Join(src, name))
 
-	for i := ends[1]; i < full; i++ {
+	for i := ends[1]; i < ends[2]; i++ {
 		bit := i*8 + i%8
 		dir := copyDir(t, src, func(_ string, b []byte) []byte { return flipBit(b, bit) })
-		s, logs := open(t, dir, 0)
+		s, logs := open(t, dir, tornSegSize)
 		assert.Equal(t, afterSecond, dump(t, s), "bit %d", bit)
 		assert.Contains(t, logs.String(), "torn write", "bit %d", bit)
+		requireZerosFrom(t, filepath.Join(dir, name), ends[1])
 		require.NoError(t, s.Close())
 	}
-}
-
-func TestZerosAfterLastRecordAreTorn(t *testing.T) {
-	src := t.TempDir()
-	_, afterThird, _ := threeSaves(t, src)
-	name := filepath.Base(onlySegment(t, src))
-	full := fileSize(t, filepath.Join(src, name))
-	// The file grew but the data never made it: zeros.
-	dir := copyDir(t, src, func(_ string, b []byte) []byte { return append(b, make([]byte, 4096)...) })
-	s, logs := open(t, dir, 0)
-	assert.Equal(t, afterThird, dump(t, s))
-	assert.Contains(t, logs.String(), "torn write")
-	assert.Equal(t, full, fileSize(t, filepath.Join(dir, name)))
 }
 
 // multiSegment fills a storage with small segments and returns it, its
@@ -647,15 +650,15 @@ func TestEntriesMaxSize(t *testing.T) {
 // fsync, and none without MustSync.
 func TestOneFsyncPerSave(t *testing.T) {
 	s, _ := open(t, t.TempDir(), 0)
-	before := s.syncs
+	before := s.syncs.Load()
 	require.NoError(t, s.Save(raft.HardState{Term: 1, Vote: 1}, entries(1, 500, 1, 128), raft.Snapshot{}, true))
-	assert.Equal(t, before+1, s.syncs)
+	assert.Equal(t, before+1, s.syncs.Load())
 	require.NoError(t, s.Save(raft.HardState{Term: 1, Vote: 1, Commit: 400}, nil, raft.Snapshot{}, false))
-	assert.Equal(t, before+1, s.syncs)
+	assert.Equal(t, before+1, s.syncs.Load())
 	require.NoError(t, s.Save(raft.HardState{}, entries(501, 501, 1, 128), raft.Snapshot{}, true))
-	assert.Equal(t, before+2, s.syncs)
+	assert.Equal(t, before+2, s.syncs.Load())
 	require.NoError(t, s.Save(raft.HardState{}, nil, raft.Snapshot{}, true)) // nothing to do
-	assert.Equal(t, before+2, s.syncs)
+	assert.Equal(t, before+2, s.syncs.Load())
 }
 
 func TestSaveRefusesBadInput(t *testing.T) {
@@ -798,8 +801,7 @@ func TestTornInstall(t *testing.T) {
 	require.NoError(t, s.Save(raft.HardState{Term: 2, Commit: 50}, entries(51, 52, 2, 10), snap, true))
 	require.NoError(t, s.Close())
 
-	path := onlySegment(t, s.dir)
-	require.NoError(t, os.Truncate(path, int64(fileSize(t, path)-1)))
+	require.NoError(t, os.Truncate(onlySegment(t, s.dir), s.size-1))
 	s, logs := open(t, s.dir, 0)
 	assert.Equal(t, before, dump(t, s))
 	assert.Empty(t, files(t, s.dir, snapshotExt))
