@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,10 @@ type Result struct {
 	// Fsync and LoopbackRTT are the calibration measured before the
 	// load (Options.Calibrate), zero without it.
 	Fsync, LoopbackRTT Latency
+	// NodeSyncs are the fsyncs of each node's log during the run, from
+	// the nodes' GET /status before and after; empty if they did not
+	// answer.
+	NodeSyncs []NodeSyncs
 }
 
 // WritesPerSecond returns Writes over Elapsed.
@@ -141,7 +146,11 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		}
 	}()
 
-	ctx, cancel := context.WithTimeout(ctx, opts.Duration)
+	statusClient := &http.Client{}
+	defer statusClient.CloseIdleConnections()
+	walBefore := readWALCounters(ctx, statusClient, opts.Endpoints)
+
+	runCtx, cancel := context.WithTimeout(ctx, opts.Duration)
 	defer cancel()
 	var live counters
 	workers := make([]*worker, opts.Clients)
@@ -151,7 +160,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		w := &worker{opts: &opts, c: clients[i%opts.Conns], live: &live,
 			rng: rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))}
 		workers[i] = w
-		wg.Go(func() { w.run(ctx) })
+		wg.Go(func() { w.run(runCtx) })
 	}
 	stopProgress := startProgress(opts.Out, start, opts.Duration, &live)
 	wg.Wait()
@@ -159,6 +168,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	stopProgress()
 
 	res.Elapsed = elapsed
+	res.NodeSyncs = nodeSyncs(walBefore, readWALCounters(ctx, statusClient, opts.Endpoints))
 	var writes, reads []time.Duration
 	for _, w := range workers {
 		writes = append(writes, w.writes...)

@@ -93,6 +93,8 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/status":
 		body["leader"] = 1
+		// One 100µs fsync per put.
+		body["id"], body["wal_syncs"], body["wal_sync_us"] = 1, f.puts, 100*f.puts
 		reply(200)
 	case r.URL.Path == "/sessions":
 		var b struct {
@@ -176,6 +178,20 @@ func TestRunCountsAgreeWithServer(t *testing.T) {
 	require.Contains(t, out.String(), "\r[")
 	require.Contains(t, out.String(), "writes:")
 	require.Contains(t, out.String(), "p99.9")
+
+	require.Equal(t, []NodeSyncs{{ID: 1, Syncs: int64(f.puts), Mean: 100 * time.Microsecond}}, res.NodeSyncs,
+		"the node's fsyncs during the run, from its /status")
+	require.Contains(t, out.String(), "wal fsyncs during the run:  node 1: ")
+	require.Contains(t, out.String(), "mean 100µs")
+}
+
+// A node's fsyncs during a run are the difference of its counters; a node
+// whose counters went back (it restarted) or that answered only once is
+// left out.
+func TestNodeSyncs(t *testing.T) {
+	before := map[uint64]walCounters{1: {ID: 1, Syncs: 10, Micros: 1000}, 2: {ID: 2, Syncs: 50, Micros: 9000}, 3: {ID: 3, Syncs: 5}}
+	after := map[uint64]walCounters{1: {ID: 1, Syncs: 30, Micros: 7000}, 2: {ID: 2, Syncs: 4, Micros: 100}, 4: {ID: 4, Syncs: 9}, 3: {ID: 3, Syncs: 5}}
+	require.Equal(t, []NodeSyncs{{ID: 1, Syncs: 20, Mean: 300 * time.Microsecond}, {ID: 3}}, nodeSyncs(before, after))
 }
 
 // Refused operations are counted as errors, not as successes.

@@ -73,6 +73,7 @@ func (r Result) Report(w io.Writer) {
 	if r.Calibrated() {
 		r.reportCalibration(w)
 	}
+	reportNodeSyncs(w, r.NodeSyncs, r.Elapsed)
 }
 
 // reportCalibration writes the fsync and round trip measured before the

@@ -39,6 +39,11 @@ type statusBody struct {
 	Removed  bool                    `json:"removed,omitempty"`
 	Members  []memberBody            `json:"members"`
 	Progress map[string]progressBody `json:"progress,omitempty"`
+	// WALSyncs and WALSyncMicros count the log's fsyncs since the node
+	// started and the time they took, so that a load test can tell how
+	// long the disk took under load.
+	WALSyncs      int64 `json:"wal_syncs"`
+	WALSyncMicros int64 `json:"wal_sync_us"`
 }
 
 // members returns the address book with each member's client URL.
@@ -86,6 +91,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Removed:  removed,
 		Members:  s.members(),
 	}
+	syncs, took := s.wal.SyncStats()
+	b.WALSyncs, b.WALSyncMicros = syncs, took.Microseconds()
 	if len(st.Progress) > 0 {
 		b.Progress = make(map[string]progressBody, len(st.Progress))
 		for id, pr := range st.Progress {

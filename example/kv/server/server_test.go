@@ -129,6 +129,10 @@ func TestStatusAndMembers(t *testing.T) {
 		require.Contains(t, []any{"probe", "replicate", "snapshot"}, p.(map[string]any)["state"])
 	}
 	require.GreaterOrEqual(t, r.num("commit"), int64(4))
+	syncs, _ := lead.wal.SyncStats()
+	require.Positive(t, r.num("wal_syncs"), "the put was synced")
+	require.LessOrEqual(t, r.num("wal_syncs"), syncs)
+	require.Positive(t, r.num("wal_sync_us"))
 
 	f := c.follower()
 	r = do(t, http.MethodGet, f.HTTPURL()+"/status", nil)
