@@ -3,10 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
-	"net/url"
-	"strconv"
 )
 
 // read runs a call that has no effect: every failure is retried.
@@ -23,13 +20,15 @@ func (c *Client) read(ctx context.Context, what string, req *request, handle fun
 }
 
 // write runs a put or delete in a session: every attempt carries the same
-// (session, seq), so the store applies the write at most once. An answer
-// 410 (the session expired) before any attempt whose outcome is unknown is
-// harmless, since the store wrote nothing: the write moves to a new
-// session and a new seq. After such an attempt, it is the end: the first
-// attempt may have been applied, and the retry cannot tell, so the error
-// wraps ErrOutcomeUnknown and ErrSessionExpired.
-func (c *Client) write(ctx context.Context, what string, req *request, handle func(reply) error) error {
+// (session, seq), so the store applies the write at most once. An attempt
+// may travel in a batch with other writes (sendWrite); its answer is then
+// its own result in the batch, judged as the answer to a single request.
+// An answer 410 (the session expired) before any attempt whose outcome is
+// unknown is harmless, since the store wrote nothing: the write moves to a
+// new session and a new seq. After such an attempt, it is the end: the
+// first attempt may have been applied, and the retry cannot tell, so the
+// error wraps ErrOutcomeUnknown and ErrSessionExpired.
+func (c *Client) write(ctx context.Context, what string, op *writeOp, handle func(reply) error) error {
 	s, err := c.sessions.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("kv: %s: session: %w", what, err)
@@ -41,7 +40,6 @@ func (c *Client) write(ctx context.Context, what string, req *request, handle fu
 		}
 	}()
 	unknown := false // an attempt may have been applied
-	attempt := *req
 	err, gaveUp := c.retry(ctx, what, func(ctx context.Context, endpoint string) (step, error) {
 		if s == nil {
 			var err error
@@ -50,12 +48,7 @@ func (c *Client) write(ctx context.Context, what string, req *request, handle fu
 			}
 			s.seq++
 		}
-		q := make(url.Values, len(req.query)+2)
-		maps.Copy(q, req.query)
-		q.Set("session", strconv.FormatUint(s.id, 10))
-		q.Set("seq", strconv.FormatUint(s.seq, 10))
-		attempt.query = q
-		r, err := c.send(ctx, endpoint, &attempt)
+		r, err := c.sendWrite(ctx, endpoint, op, s.id, s.seq)
 		wasUnknown := unknown
 		unknown = unknown || uncertain(r, err)
 		if st, err, ok := c.transient(ctx, endpoint, r, err); ok {

@@ -22,6 +22,10 @@ const (
 	DefaultMaxBackoff     = time.Second
 	DefaultSessionTTL     = time.Minute
 	DefaultMaxSessions    = 64
+	// DefaultMaxBatch and DefaultMaxBatchesInFlight are the defaults of
+	// Options.MaxBatch and Options.MaxBatchesInFlight.
+	DefaultMaxBatch           = 256
+	DefaultMaxBatchesInFlight = 2
 )
 
 // maxResponse bounds the body of an answer read into memory.
@@ -49,6 +53,18 @@ type Options struct {
 	MaxSessions int
 	// HTTPClient sends the requests; nil means one of the client's own.
 	HTTPClient *http.Client
+
+	// DisableBatching sends every write as a request of its own (PUT or
+	// DELETE /kv/{key}) instead of coalescing concurrent writes into POST
+	// /batch requests (see the package documentation).
+	DisableBatching bool
+	// MaxBatch bounds the writes of one batch request (DefaultMaxBatch;
+	// at most 1024, the server's limit).
+	MaxBatch int
+	// MaxBatchesInFlight bounds the write requests in flight to one
+	// endpoint (DefaultMaxBatchesInFlight); further writes wait and go
+	// together in the next request.
+	MaxBatchesInFlight int
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +80,13 @@ func (o Options) withDefaults() Options {
 	def(&o.SessionTTL, DefaultSessionTTL)
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = DefaultMaxSessions
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	o.MaxBatch = min(o.MaxBatch, maxBatchWrites)
+	if o.MaxBatchesInFlight <= 0 {
+		o.MaxBatchesInFlight = DefaultMaxBatchesInFlight
 	}
 	if o.HTTPClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -89,6 +112,9 @@ type Client struct {
 	// avoid is the last endpoint that failed: a leader URL equal to it,
 	// named by a node that has not noticed yet, is not followed.
 	avoid string
+
+	bmu      sync.Mutex
+	batchers map[string]*batcher // by endpoint
 }
 
 // New returns a client of the cluster whose nodes answer at endpoints
@@ -129,11 +155,14 @@ type request struct {
 	body   []byte
 }
 
-// reply is one answer of a server.
+// reply is one answer of a server, or one result of a batch answer.
 type reply struct {
 	code     int
 	body     []byte
 	endpoint string
+	// decoded is, for a result of a batch, its body, decoded already
+	// (body is then nil).
+	decoded *writeBody
 }
 
 // send makes one attempt of req on endpoint, bounded by Options.Timeout.
@@ -208,6 +237,13 @@ func (c *Client) avoided(url string) bool {
 
 // decodeJSON decodes an answer's body into v.
 func decodeJSON(r reply, v any) error {
+	if r.decoded != nil {
+		if r.decoded.fill(v) {
+			return nil
+		}
+		// Not a type a write decodes; none asks for one today.
+		r.body, _ = json.Marshal(r.decoded)
+	}
 	if err := json.Unmarshal(r.body, v); err != nil {
 		return fmt.Errorf("kv: %s answered %d with malformed JSON: %w", r.endpoint, r.code, err)
 	}

@@ -65,4 +65,27 @@
 //
 // Membership changes (AddMember, RemoveMember) have no session; their
 // retries are not deduplicated (see AddMember).
+//
+// # Batching
+//
+// Writes from concurrent goroutines to the same endpoint travel together
+// ("natural batching"). A write that finds fewer than
+// Options.MaxBatchesInFlight write requests in flight to its endpoint is
+// sent at once, alone, as PUT or DELETE /kv/{key}: a lone writer pays
+// nothing for batching. A write that finds them all busy waits; when one
+// returns, every write waiting, up to Options.MaxBatch, goes in one POST
+// /batch. No timer holds a write back: batches grow with the load only.
+//
+// Batching changes how writes travel, not what they mean. Each write keeps
+// its own session and seq, and its own result in the batch answer is
+// judged as the answer to a single request would be: a 412 is
+// ErrCompareFailed, a 503 naming the leader sends the write there, a 504
+// leaves its outcome unknown, each for that write alone. A failure of the
+// whole request (a broken connection, a timeout, a 503 or 504 answered
+// for the whole batch) is a failure of each of its writes, with the
+// meaning it has for a single request, and each write then retries on
+// its own. A batch refused as a whole (400 or 413: a write in it is
+// invalid, and nothing was applied; 404: a server without POST /batch) is
+// sent again write by write, so that each gets its own answer. Values over
+// 64 KiB always go alone. Options.DisableBatching turns batching off.
 package client

@@ -2,14 +2,17 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keelraft/raft/example/kv/store"
 )
@@ -33,9 +36,10 @@ type fakeNode struct {
 	id  uint64
 	srv *httptest.Server
 
-	mu    sync.Mutex
-	log   []string // "PUT /kv/k?session=1&seq=1", in arrival order
-	hooks []hook
+	mu      sync.Mutex
+	log     []string // "PUT /kv/k?session=1&seq=1", in arrival order
+	batches []int    // the size of each batch handled
+	hooks   []hook
 }
 
 // A hook sees each request before the node; it returns true if it
@@ -145,7 +149,9 @@ func (nd *fakeNode) header() map[string]any {
 }
 
 func (nd *fakeNode) reply(w http.ResponseWriter, code int, body map[string]any) {
-	body["header"] = nd.header()
+	if body["header"] == nil {
+		body["header"] = nd.header()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
@@ -190,6 +196,10 @@ func (nd *fakeNode) handle(w http.ResponseWriter, r *http.Request) {
 			body["leader_url"] = leadURL
 		}
 		nd.reply(w, 503, body)
+		return
+	}
+	if r.URL.Path == "/batch" && r.Method == http.MethodPost {
+		nd.handleBatch(w, r)
 		return
 	}
 	q := r.URL.Query()
@@ -259,24 +269,94 @@ func (nd *fakeNode) handle(w http.ResponseWriter, r *http.Request) {
 		nd.reply(w, 404, map[string]any{"error": "no such route"})
 		return
 	}
+	code, body := nd.write(cmd)
+	nd.reply(w, code, body)
+}
+
+// write applies a put or delete and returns the answer's code and body.
+func (nd *fakeNode) write(cmd store.Command) (int, map[string]any) {
 	res := nd.c.apply(cmd)
 	switch {
 	case res.Err == store.ErrMsgStaleSequence:
-		nd.reply(w, 409, map[string]any{"error": res.Err})
+		return 409, map[string]any{"error": res.Err}
 	case res.Err != "":
-		nd.reply(w, 410, map[string]any{"error": res.Err})
+		return 410, map[string]any{"error": res.Err}
 	case res.Failed:
-		nd.reply(w, 412, map[string]any{"error": "compare failed", "mod_revision": res.KV.ModRevision})
+		return 412, map[string]any{"error": "compare failed", "mod_revision": res.KV.ModRevision}
 	case cmd.Op == store.OpDelete:
-		nd.reply(w, 200, map[string]any{"deleted": res.Deleted})
+		return 200, map[string]any{"deleted": res.Deleted}
 	default:
-		nd.reply(w, 200, kvJSON(res.KV))
+		return 200, kvJSON(res.KV)
 	}
 }
 
+// handleBatch serves POST /batch on the leader: each write is applied as
+// a single one, and logged as "BATCH PUT /kv/k?seq=1&session=1", the line
+// the single request would have, prefixed.
+func (nd *fakeNode) handleBatch(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Writes []struct {
+			Op            string  `json:"op"`
+			Key           string  `json:"key"`
+			Value         *string `json:"value"`
+			ValueBase64   []byte  `json:"value_base64"`
+			IfModRevision *int64  `json:"if_mod_revision"`
+			Session       uint64  `json:"session"`
+			Seq           uint64  `json:"seq"`
+		} `json:"writes"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Writes) == 0 {
+		nd.reply(w, 400, map[string]any{"error": fmt.Sprintf("bad batch: %v", err)})
+		return
+	}
+	nd.mu.Lock()
+	nd.batches = append(nd.batches, len(req.Writes))
+	nd.mu.Unlock()
+	var results []map[string]any
+	for _, wr := range req.Writes {
+		cmd := store.Command{Key: wr.Key, Session: wr.Session, Seq: wr.Seq}
+		q := url.Values{"session": {strconv.FormatUint(wr.Session, 10)}, "seq": {strconv.FormatUint(wr.Seq, 10)}}
+		if wr.IfModRevision != nil {
+			cmd.Cond, cmd.IfModRevision = true, *wr.IfModRevision
+			q.Set("if_mod_revision", strconv.FormatInt(*wr.IfModRevision, 10))
+		}
+		method := http.MethodPut
+		switch {
+		case wr.Op == "delete":
+			cmd.Op, method = store.OpDelete, http.MethodDelete
+		case wr.Value != nil:
+			cmd.Op, cmd.Value = store.OpPut, []byte(*wr.Value)
+		default:
+			cmd.Op, cmd.Value = store.OpPut, wr.ValueBase64
+		}
+		nd.mu.Lock()
+		nd.log = append(nd.log, "BATCH "+method+" /kv/"+wr.Key+"?"+q.Encode())
+		nd.mu.Unlock()
+		code, body := nd.write(cmd)
+		body["header"] = nd.header()
+		results = append(results, map[string]any{"code": code, "body": body})
+	}
+	nd.reply(w, 200, map[string]any{"results": results})
+}
+
+// batchSizes returns the number of writes of each batch node i applied,
+// in order.
+func (c *fakeCluster) batchSizes(i int) []int {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return append([]int(nil), nd.batches...)
+}
+
 func kvJSON(kv store.KeyValue) map[string]any {
-	return map[string]any{"key": kv.Key, "value": string(kv.Value), "create_revision": kv.CreateRevision,
+	body := map[string]any{"key": kv.Key, "create_revision": kv.CreateRevision,
 		"mod_revision": kv.ModRevision, "version": kv.Version}
+	if utf8.Valid(kv.Value) {
+		body["value"] = string(kv.Value)
+	} else {
+		body["value_base64"] = kv.Value
+	}
+	return body
 }
 
 // httptestRecorder is a ResponseWriter whose answer nobody reads: the

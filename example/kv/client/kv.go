@@ -24,12 +24,8 @@ func (c *Client) CompareAndSwap(ctx context.Context, key string, value []byte, m
 }
 
 func (c *Client) put(ctx context.Context, what, key string, value []byte, ifMod *int64) (KVResponse, error) {
-	req := &request{method: http.MethodPut, path: keyPath(key), query: condQuery(ifMod), body: value}
-	if req.body == nil {
-		req.body = []byte{}
-	}
 	var out KVResponse
-	err := c.write(ctx, what, req, func(r reply) error {
+	err := c.write(ctx, what, &writeOp{key: key, value: value, ifMod: ifMod}, func(r reply) error {
 		switch r.code {
 		case http.StatusOK:
 			var b kvBody
@@ -61,15 +57,11 @@ func (c *Client) CompareAndDelete(ctx context.Context, key string, modRevision i
 }
 
 func (c *Client) del(ctx context.Context, what, key string, ifMod *int64) (DeleteResponse, error) {
-	req := &request{method: http.MethodDelete, path: keyPath(key), query: condQuery(ifMod)}
 	var out DeleteResponse
-	err := c.write(ctx, what, req, func(r reply) error {
+	err := c.write(ctx, what, &writeOp{del: true, key: key, ifMod: ifMod}, func(r reply) error {
 		switch r.code {
 		case http.StatusOK:
-			var b struct {
-				Header  Header `json:"header"`
-				Deleted int64  `json:"deleted"`
-			}
+			var b deleteBody
 			if err := decodeJSON(r, &b); err != nil {
 				return err
 			}
@@ -135,14 +127,6 @@ func (c *Client) Get(ctx context.Context, key string, opts ...GetOption) (KVResp
 
 // keyPath returns the escaped path of key.
 func keyPath(key string) string { return "/kv/" + url.PathEscape(key) }
-
-// condQuery returns the query of a compare, or nil.
-func condQuery(ifMod *int64) url.Values {
-	if ifMod == nil {
-		return nil
-	}
-	return url.Values{"if_mod_revision": {strconv.FormatInt(*ifMod, 10)}}
-}
 
 // compareError decodes a 412 answer.
 func compareError(r reply, key string, want int64) error {

@@ -171,12 +171,13 @@ func (c *Client) statusError(r reply, eb *errorBody) *StatusError {
 
 // uncertain reports whether an attempt that ended with (r, err) leaves
 // its outcome unknown: a transport error other than a refused connection
-// (the request may have been sent), a 504 or another 5xx but 503 (which
-// says nothing was done). Any other answer is definite.
+// or a write that never left the batch queue (the request may have been
+// sent), a 504 or another 5xx but 503 (which says nothing was done). Any
+// other answer is definite.
 func uncertain(r reply, err error) bool {
 	if err != nil {
 		var op *net.OpError
-		return !(errors.As(err, &op) && op.Op == "dial")
+		return !(errors.As(err, &op) && op.Op == "dial") && !errors.Is(err, errNotSent)
 	}
 	return r.code >= 500 && r.code != http.StatusServiceUnavailable
 }

@@ -123,6 +123,38 @@ func (b *kvBody) response() KVResponse {
 	return KVResponse{Header: b.Header, KV: kv}
 }
 
+// deleteBody is the JSON of the answer to a delete.
+type deleteBody struct {
+	Header  Header `json:"header"`
+	Deleted int64  `json:"deleted"`
+}
+
+// writeBody holds the fields of every answer to a write: a kvBody, a
+// deleteBody or an errorBody. The results of a batch are decoded into it
+// in one pass over the answer, and decodeJSON hands each their fields.
+type writeBody struct {
+	kvBody
+	Deleted   int64  `json:"deleted"`
+	Error     string `json:"error"`
+	LeaderURL string `json:"leader_url"`
+}
+
+// fill sets v, a *kvBody, *deleteBody or *errorBody, from b, and reports
+// whether v was one of them.
+func (b *writeBody) fill(v any) bool {
+	switch v := v.(type) {
+	case *kvBody:
+		*v = b.kvBody
+	case *deleteBody:
+		*v = deleteBody{Header: b.Header, Deleted: b.Deleted}
+	case *errorBody:
+		*v = errorBody{Header: b.Header, Error: b.Error, ModRevision: b.ModRevision, LeaderURL: b.LeaderURL}
+	default:
+		return false
+	}
+	return true
+}
+
 // errorBody is the JSON of an error answer.
 type errorBody struct {
 	Header      Header `json:"header"`

@@ -64,6 +64,12 @@ func (s *Server) routes() http.Handler {
 			default:
 				s.methodNotAllowed(w, "GET, PUT, DELETE")
 			}
+		case path == "/batch":
+			if r.Method != http.MethodPost {
+				s.methodNotAllowed(w, "POST")
+				return
+			}
+			s.handleBatch(w, r)
 		case path == "/sessions":
 			if r.Method != http.MethodPost {
 				s.methodNotAllowed(w, "POST")
