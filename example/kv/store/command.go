@@ -39,8 +39,9 @@ func (o Op) String() string {
 }
 
 // Command is the content of one raft log entry of the kv example, encoded by
-// Marshal. Its fields are encoded by position: a field may only be appended
-// at the end, never reordered, removed or retyped.
+// Marshal as a msgpack array. Its fields are encoded by position: a field
+// may only be appended at the end, never reordered, removed or retyped, and
+// must be added to the hand-written codec too (command_codec.go says how).
 type Command struct {
 	// Op is the operation.
 	Op Op
@@ -75,13 +76,20 @@ type Command struct {
 // what was asked for.
 var ErrDecode = errors.New("store: undecodable bytes")
 
+// mpMaxDepth is the nesting level at which mpHandle refuses a container,
+// the outermost one being level 1: deeper than any type here; it bounds
+// hostile nesting. Command's decoder refuses the same.
+const mpMaxDepth = 16
+
 // mpHandle is the one codec configuration of the package, never changed
-// after init, so safe for concurrent use.
+// after init, so safe for concurrent use. Command has a hand-written codec
+// (command_codec.go) that writes and reads what mpHandle does; Member and
+// snapshots, which are rare, use mpHandle through encode and decode.
 var mpHandle = func() *codec.MsgpackHandle {
 	h := new(codec.MsgpackHandle)
 	h.StructToArray = true // a struct is an array of its fields in order
 	h.WriteExt = true      // []byte as msgpack bin, not str
-	h.MaxDepth = 16        // deeper than any type here; bounds hostile nesting
+	h.MaxDepth = mpMaxDepth
 	return h
 }()
 
@@ -119,20 +127,6 @@ func decode(b []byte, v any, what string) (err error) {
 	}
 	if n := d.NumBytesRead(); n != len(b) {
 		return fmt.Errorf("%w: %s: %d trailing bytes", ErrDecode, what, len(b)-n)
-	}
-	return nil
-}
-
-// Marshal encodes c for a log entry.
-func (c Command) Marshal() ([]byte, error) { return encode(&c, "Command") }
-
-// Unmarshal sets c to the Command encoded in b. On error, which wraps
-// ErrDecode, c is the zero Command. c keeps no reference to b.
-func (c *Command) Unmarshal(b []byte) error {
-	*c = Command{}
-	if err := decode(b, c, "Command"); err != nil {
-		*c = Command{}
-		return err
 	}
 	return nil
 }
