@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keelraft/raft/example/kv/internal/batchwire"
 )
 
 // Limits of batching.
@@ -30,7 +30,8 @@ const (
 	// to get its own 400.
 	maxBatchedKey = 4096
 	// noBatchPause is how long an endpoint that does not know POST /batch
-	// (404 or 405: an older server) gets single requests only.
+	// (404 or 405: an older server) gets single requests only, and one
+	// that does not read the binary form gets JSON batches only.
 	noBatchPause = time.Minute
 )
 
@@ -64,54 +65,12 @@ func (o *writeOp) request(session, seq uint64) *request {
 }
 
 // batchable reports whether op can go in a batch: a JSON string carries
-// only UTF-8 keys, and big values are better alone.
+// only UTF-8 keys (and a batch may have to go as JSON), big values are
+// better alone, and a write the server would refuse goes alone, to get
+// its own 400 rather than fail its batch.
 func (o *writeOp) batchable() bool {
-	return o.key != "" && len(o.key) <= maxBatchedKey && utf8.ValidString(o.key) && len(o.value) <= maxBatchedValue
-}
-
-// appendJSON appends the batch entry of op, in session with seq, to buf:
-//
-//	{"op":"put","key":"k","value":"v","if_mod_revision":3,"session":7,"seq":12}
-func (o *writeOp) appendJSON(buf []byte, session, seq uint64) []byte {
-	if o.del {
-		buf = append(buf, `{"op":"delete","key":`...)
-	} else {
-		buf = append(buf, `{"op":"put","key":`...)
-	}
-	buf = appendJSONString(buf, o.key)
-	switch {
-	case o.del || len(o.value) == 0: // an absent value is the empty value
-	case utf8.Valid(o.value):
-		buf = append(buf, `,"value":`...)
-		buf = appendJSONString(buf, o.value)
-	default:
-		buf = append(buf, `,"value_base64":"`...)
-		buf = base64.StdEncoding.AppendEncode(buf, o.value)
-		buf = append(buf, '"')
-	}
-	if o.ifMod != nil {
-		buf = append(buf, `,"if_mod_revision":`...)
-		buf = strconv.AppendInt(buf, *o.ifMod, 10)
-	}
-	buf = append(buf, `,"session":`...)
-	buf = strconv.AppendUint(buf, session, 10)
-	buf = append(buf, `,"seq":`...)
-	buf = strconv.AppendUint(buf, seq, 10)
-	return append(buf, '}')
-}
-
-// appendJSONString appends s, valid UTF-8, as a JSON string. Printable
-// ASCII is copied as it is; anything else goes through encoding/json.
-func appendJSONString[T ~string | ~[]byte](buf []byte, s T) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-			b, _ := json.Marshal(string(s)) // a string always encodes
-			return append(buf, b...)
-		}
-	}
-	buf = append(buf, '"')
-	buf = append(buf, s...)
-	return append(buf, '"')
+	return o.key != "" && len(o.key) <= maxBatchedKey && utf8.ValidString(o.key) && len(o.value) <= maxBatchedValue &&
+		(o.ifMod == nil || *o.ifMod >= 0)
 }
 
 // sendWrite makes one attempt of op in session with seq on endpoint: in
@@ -156,15 +115,20 @@ type batcher struct {
 	queue    []*pendingWrite // not empty only while inflight is at the limit
 
 	noBatchUntil atomic.Int64 // unix nanoseconds; see noBatchPause
+	jsonUntil    atomic.Int64 // unix nanoseconds: send JSON batches until then
 }
 
 // pendingWrite is a write waiting in a batcher's queue, then in a batch.
 type pendingWrite struct {
 	op           *writeOp
 	session, seq uint64
-	entry        []byte // its JSON in the batch
-	done         chan writeResult
-	taken        bool // under batcher.mu: out of the queue, in a request
+	// entry is the write as an entry of a batch, in JSON if json is set,
+	// else in the binary form. Its caller encodes it before it waits, so
+	// that the one goroutine that sends the batch only concatenates.
+	entry []byte
+	json  bool
+	done  chan writeResult
+	taken bool // under batcher.mu: out of the queue, in a request
 }
 
 // writeResult is the answer of one write of a batch.
@@ -180,13 +144,15 @@ type writeResult struct {
 // do makes one attempt of op on the batcher's endpoint, bounded by
 // Options.Timeout, and returns the write's answer.
 func (b *batcher) do(parent context.Context, op *writeOp, session, seq uint64) (reply, error) {
-	if time.Now().UnixNano() < b.noBatchUntil.Load() {
+	now := time.Now().UnixNano()
+	if now < b.noBatchUntil.Load() {
 		return b.c.send(parent, b.endpoint, op.request(session, seq))
 	}
 	if b.claim(nil) {
 		return b.sendAlone(parent, op.request(session, seq))
 	}
-	p := &pendingWrite{op: op, session: session, seq: seq, entry: op.appendJSON(nil, session, seq),
+	asJSON := b.sendsJSON(now)
+	p := &pendingWrite{op: op, session: session, seq: seq, entry: op.appendEntry(nil, session, seq, asJSON), json: asJSON,
 		done: make(chan writeResult, 1)}
 	if b.claim(p) {
 		// A request returned while the entry was built.
@@ -221,6 +187,13 @@ func (b *batcher) do(parent context.Context, op *writeOp, session, seq uint64) (
 		return b.c.send(parent, b.endpoint, op.request(session, seq))
 	}
 	return res.r, res.err
+}
+
+// sendsJSON reports whether batches go as JSON at now (unix nanoseconds):
+// with Options.JSONBatches, or to an endpoint that lately did not read the
+// binary form.
+func (b *batcher) sendsJSON(now int64) bool {
+	return b.c.opts.JSONBatches || now < b.jsonUntil.Load()
 }
 
 // claim takes a free request slot and returns true if there is one;
@@ -309,29 +282,28 @@ func (b *batcher) flush(batch []*pendingWrite) {
 		p.done <- writeResult{r: r, err: err}
 		return
 	}
-	size := len(`{"writes":[]}`)
-	for _, p := range batch {
-		size += len(p.entry) + 1
-	}
-	body := make([]byte, 0, size)
-	body = append(body, `{"writes":[`...)
-	for i, p := range batch {
-		if i > 0 {
-			body = append(body, ',')
+	asJSON := b.sendsJSON(time.Now().UnixNano())
+	r, err := b.post(batch, asJSON)
+	if err == nil && !asJSON && (r.code == http.StatusBadRequest || r.code == http.StatusUnsupportedMediaType) {
+		// An older server reads every batch as JSON and refuses the binary
+		// form as malformed (400), with nothing applied. (A newer one
+		// never refuses a batch this client builds: the writes it would
+		// refuse go alone.) Send it again in JSON, and keep to JSON for a
+		// while if that works.
+		r, err = b.post(batch, true)
+		if err == nil && r.code == http.StatusOK {
+			b.jsonUntil.Store(time.Now().Add(noBatchPause).UnixNano())
 		}
-		body = append(body, p.entry...)
 	}
-	body = append(body, "]}"...)
-	// The request serves many callers: it is bounded by Options.Timeout
-	// (in send), not by any one caller's context.
-	r, err := b.c.send(context.Background(), b.endpoint, &request{method: http.MethodPost, path: "/batch", body: body})
 	switch {
 	case err != nil:
 		for _, p := range batch {
 			p.done <- writeResult{err: err}
 		}
 	case r.code == http.StatusOK:
-		b.deliver(batch, r)
+		for i, res := range batchResults(batch, r) {
+			batch[i].done <- res
+		}
 	case r.code >= 400 && r.code < 500:
 		if r.code == http.StatusNotFound || r.code == http.StatusMethodNotAllowed {
 			b.noBatchUntil.Store(time.Now().Add(noBatchPause).UnixNano())
@@ -347,33 +319,14 @@ func (b *batcher) flush(batch []*pendingWrite) {
 	}
 }
 
-// batchAnswer is the body of a 200 answer to POST /batch.
-type batchAnswer struct {
-	Results []struct {
-		Code int        `json:"code"`
-		Body *writeBody `json:"body"`
-	} `json:"results"`
-}
-
-// deliver gives each write of batch its result from the 200 answer r. An
-// answer that does not decode, or has not one result per write, leaves
-// the outcome of the writes unknown, as a broken connection would.
-func (b *batcher) deliver(batch []*pendingWrite, r reply) {
-	var ans batchAnswer
-	err := json.Unmarshal(r.body, &ans)
-	if err == nil && len(ans.Results) != len(batch) {
-		err = fmt.Errorf("%d results for %d writes", len(ans.Results), len(batch))
+// post sends batch as one POST /batch, in JSON if asJSON is set, else in
+// the binary form.
+func (b *batcher) post(batch []*pendingWrite, asJSON bool) (reply, error) {
+	req := &request{method: http.MethodPost, path: "/batch", body: batchBody(batch, asJSON), ctype: "application/json"}
+	if !asJSON {
+		req.ctype = batchwire.ContentType
 	}
-	for i, p := range batch {
-		if err != nil {
-			p.done <- writeResult{err: fmt.Errorf("malformed batch answer: %w", err)}
-			continue
-		}
-		res := ans.Results[i]
-		if res.Code == 0 || res.Body == nil {
-			p.done <- writeResult{err: fmt.Errorf("malformed batch answer: result %d has no code or body", i)}
-			continue
-		}
-		p.done <- writeResult{r: reply{code: res.Code, decoded: res.Body, endpoint: r.endpoint}}
-	}
+	// The request serves many callers: it is bounded by Options.Timeout
+	// (in send), not by any one caller's context.
+	return b.c.send(context.Background(), b.endpoint, req)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/keelraft/raft/example/kv/internal/batchwire"
 )
 
 // isWrite reports whether r is a write request: PUT or DELETE /kv/{key}
@@ -41,6 +43,26 @@ func batchOptions() Options {
 	o := fastOptions()
 	o.MaxBatchesInFlight = 1
 	return o
+}
+
+// forms are the two forms of a batch request, and the options that make
+// a client send them.
+var forms = []struct {
+	name string
+	opts func(Options) Options
+}{
+	{"msgpack", func(o Options) Options { return o }}, // the default
+	{"json", func(o Options) Options { o.JSONBatches = true; return o }},
+}
+
+// forEachForm runs test once for each form of batch, with base options
+// that send batches in that form.
+func forEachForm(t *testing.T, base func() Options, test func(t *testing.T, form string, formOpts func() Options)) {
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			test(t, f.name, func() Options { return f.opts(base()) })
+		})
+	}
 }
 
 // inOneBatch runs ops at once while node 0, the leader, holds a first
@@ -107,67 +129,75 @@ func writeLines(fc *fakeCluster, i int, part string) []string {
 // Writes that find the requests in flight busy queue and go together in
 // one POST /batch once a request returns.
 func TestQueuedWritesGoInOneBatch(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := newTestClient(t, fc.urls(), batchOptions())
-	var ops []func() error
-	for i := range 20 {
-		ops = append(ops, func() error {
-			r, err := c.Put(context.Background(), fmt.Sprint("k", i), []byte(fmt.Sprint(i)))
-			if err == nil && (string(r.KV.Value) != fmt.Sprint(i) || r.KV.Version != 1) {
-				return fmt.Errorf("k%d answered %+v", i, r.KV)
-			}
-			return err
-		})
-	}
-	for _, err := range inOneBatch(t, fc, c, ops...) {
-		require.NoError(t, err)
-	}
-	require.Equal(t, []int{20}, fc.batchSizes(0))
-	require.Len(t, fc.requests(0, "PUT"), 2, "the warm-up and the first write went alone")
-	require.Equal(t, int64(22), fc.st.Revision())
+	forEachForm(t, batchOptions, func(t *testing.T, form string, formOpts func() Options) {
+		fc := newFakeCluster(t, 1)
+		c := newTestClient(t, fc.urls(), formOpts())
+		var ops []func() error
+		for i := range 20 {
+			ops = append(ops, func() error {
+				r, err := c.Put(context.Background(), fmt.Sprint("k", i), []byte(fmt.Sprint(i)))
+				if err == nil && (string(r.KV.Value) != fmt.Sprint(i) || r.KV.Version != 1) {
+					return fmt.Errorf("k%d answered %+v", i, r.KV)
+				}
+				return err
+			})
+		}
+		for _, err := range inOneBatch(t, fc, c, ops...) {
+			require.NoError(t, err)
+		}
+		require.Equal(t, []int{20}, fc.batchSizes(0))
+		require.Equal(t, []string{form}, fc.batchForms(0))
+		require.Len(t, fc.requests(0, "PUT"), 2, "the warm-up and the first write went alone")
+		require.Equal(t, int64(22), fc.st.Revision())
+	})
 }
 
 // Under load from many goroutines, writes share requests: far fewer
 // requests than writes, none larger than MaxBatch, each write applied
 // once.
 func TestConcurrentWritesAreCoalesced(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
-		if isWrite(r) {
-			time.Sleep(2 * time.Millisecond) // a commit takes time
-		}
-		return false
-	})
-	opts := fastOptions()
-	opts.MaxBatch = 8
-	c := newTestClient(t, fc.urls(), opts)
-	const writers, writes = 32, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*writes)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range writes {
-				if _, err := c.Put(context.Background(), fmt.Sprint("k", w), []byte(fmt.Sprint(i))); err != nil {
-					errs <- err
-				}
+	forEachForm(t, fastOptions, func(t *testing.T, form string, formOpts func() Options) {
+		fc := newFakeCluster(t, 1)
+		fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
+			if isWrite(r) {
+				time.Sleep(2 * time.Millisecond) // a commit takes time
 			}
+			return false
 		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	requests := len(fc.requests(0, "PUT")) + len(fc.requests(0, "POST /batch"))
-	require.Less(t, requests, writers*writes/3, "%d requests for %d writes", requests, writers*writes)
-	for _, n := range fc.batchSizes(0) {
-		require.LessOrEqual(t, n, 8)
-	}
-	require.Equal(t, int64(writers*writes), fc.st.Revision())
-	for w := range writers {
-		kv, _ := fc.st.Get(fmt.Sprint("k", w))
-		require.Equal(t, int64(writes), kv.Version)
-	}
+		opts := formOpts()
+		opts.MaxBatch = 8
+		c := newTestClient(t, fc.urls(), opts)
+		const writers, writes = 32, 20
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*writes)
+		for w := range writers {
+			wg.Go(func() {
+				for i := range writes {
+					if _, err := c.Put(context.Background(), fmt.Sprint("k", w), []byte(fmt.Sprint(i))); err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		requests := len(fc.requests(0, "PUT")) + len(fc.requests(0, "POST /batch"))
+		require.Less(t, requests, writers*writes/3, "%d requests for %d writes", requests, writers*writes)
+		for _, n := range fc.batchSizes(0) {
+			require.LessOrEqual(t, n, 8)
+		}
+		for _, f := range fc.batchForms(0) {
+			require.Equal(t, form, f)
+		}
+		require.Equal(t, int64(writers*writes), fc.st.Revision())
+		for w := range writers {
+			kv, _ := fc.st.Get(fmt.Sprint("k", w))
+			require.Equal(t, int64(writes), kv.Version)
+		}
+	})
 }
 
 // One writer alone, or a client with batching disabled, sends the plain
@@ -201,59 +231,63 @@ func TestWritesGoAloneWithoutConcurrencyOrBatching(t *testing.T) {
 // failed compare is a *CompareError with the current revision, and fails
 // only its own write.
 func TestBatchedWritesAnswerAsSingleOnes(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := newTestClient(t, fc.urls(), batchOptions())
-	ctx := context.Background()
-	cas, err := c.Put(ctx, "cas", []byte("c"))
-	require.NoError(t, err)
-	del, err := c.Put(ctx, "del", []byte("d"))
-	require.NoError(t, err)
-	old, err := c.Put(ctx, "old", []byte("o"))
-	require.NoError(t, err)
+	forEachForm(t, batchOptions, func(t *testing.T, form string, formOpts func() Options) {
+		fc := newFakeCluster(t, 1)
+		c := newTestClient(t, fc.urls(), formOpts())
+		ctx := context.Background()
+		cas, err := c.Put(ctx, "cas", []byte("c"))
+		require.NoError(t, err)
+		del, err := c.Put(ctx, "del", []byte("d"))
+		require.NoError(t, err)
+		old, err := c.Put(ctx, "old", []byte("o"))
+		require.NoError(t, err)
 
-	var put, bin KVResponse
-	var gone, absent DeleteResponse
-	errs := inOneBatch(t, fc, c,
-		func() (err error) { put, err = c.Put(ctx, "p", []byte("v")); return err },
-		func() (err error) { bin, err = c.Put(ctx, "bin", []byte{0xff, 0}); return err },
-		func() error { _, err := c.CompareAndSwap(ctx, "cas", []byte("x"), 99); return err },
-		func() error { _, err := c.CompareAndDelete(ctx, "del", 98); return err },
-		func() (err error) { gone, err = c.CompareAndDelete(ctx, "old", old.KV.ModRevision); return err },
-		func() (err error) { absent, err = c.Delete(ctx, "absent"); return err },
-	)
-	require.Equal(t, []int{6}, fc.batchSizes(0))
-	require.NoError(t, errs[0])
-	require.Equal(t, "v", string(put.KV.Value))
-	require.Equal(t, int64(1), put.KV.Version)
-	require.Equal(t, put.KV.ModRevision, put.Header.Revision)
-	require.NoError(t, errs[1])
-	require.Equal(t, []byte{0xff, 0}, bin.KV.Value)
-	for i, want := range []struct {
-		key       string
-		want, cur int64
-	}{{"cas", 99, cas.KV.ModRevision}, {"del", 98, del.KV.ModRevision}} {
-		err := errs[2+i]
-		require.ErrorIs(t, err, ErrCompareFailed)
-		require.NotErrorIs(t, err, ErrOutcomeUnknown)
-		var ce *CompareError
-		require.ErrorAs(t, err, &ce)
-		require.Equal(t, want.key, ce.Key)
-		require.Equal(t, want.want, ce.Want)
-		require.Equal(t, want.cur, ce.ModRevision)
-	}
-	require.NoError(t, errs[4])
-	require.Equal(t, int64(1), gone.Deleted)
-	require.NoError(t, errs[5])
-	require.Equal(t, int64(0), absent.Deleted)
+		var put, bin KVResponse
+		var gone, absent DeleteResponse
+		errs := inOneBatch(t, fc, c,
+			func() (err error) { put, err = c.Put(ctx, "p", []byte("v")); return err },
+			func() (err error) { bin, err = c.Put(ctx, "bin", []byte{0xff, 0}); return err },
+			func() error { _, err := c.CompareAndSwap(ctx, "cas", []byte("x"), 99); return err },
+			func() error { _, err := c.CompareAndDelete(ctx, "del", 98); return err },
+			func() (err error) { gone, err = c.CompareAndDelete(ctx, "old", old.KV.ModRevision); return err },
+			func() (err error) { absent, err = c.Delete(ctx, "absent"); return err },
+		)
+		require.Equal(t, []int{6}, fc.batchSizes(0))
+		require.NoError(t, errs[0])
+		require.Equal(t, "v", string(put.KV.Value))
+		require.Equal(t, int64(1), put.KV.Version)
+		require.Equal(t, put.KV.ModRevision, put.Header.Revision)
+		require.NoError(t, errs[1])
+		require.Equal(t, []byte{0xff, 0}, bin.KV.Value)
+		for i, want := range []struct {
+			key       string
+			want, cur int64
+		}{{"cas", 99, cas.KV.ModRevision}, {"del", 98, del.KV.ModRevision}} {
+			err := errs[2+i]
+			require.ErrorIs(t, err, ErrCompareFailed)
+			require.NotErrorIs(t, err, ErrOutcomeUnknown)
+			var ce *CompareError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, want.key, ce.Key)
+			require.Equal(t, want.want, ce.Want)
+			require.Equal(t, want.cur, ce.ModRevision)
+		}
+		require.NoError(t, errs[4])
+		require.Equal(t, int64(1), gone.Deleted)
+		require.NoError(t, errs[5])
+		require.Equal(t, int64(0), absent.Deleted)
+	})
 }
 
 // §6.3 with batches: the leader applies a batch but its answer is lost;
 // every write is retried with its session and seq, and applied once.
 func TestLostBatchAnswerIsRetriedExactlyOnce(t *testing.T) {
-	for _, fault := range []string{"504", "dropped connection", "malformed"} {
+	for _, fault := range []string{"504", "dropped connection", "malformed JSON", "malformed msgpack"} {
 		t.Run(fault, func(t *testing.T) {
 			fc := newFakeCluster(t, 1)
-			c := newTestClient(t, fc.urls(), batchOptions())
+			opts := batchOptions()
+			opts.JSONBatches = fault == "malformed JSON"
+			c := newTestClient(t, fc.urls(), opts)
 			fc.hook(0, true, func(w http.ResponseWriter, r *http.Request) bool {
 				if r.URL.Path != "/batch" {
 					return false
@@ -266,8 +300,11 @@ func TestLostBatchAnswerIsRetriedExactlyOnce(t *testing.T) {
 					conn, _, err := w.(http.Hijacker).Hijack()
 					require.NoError(t, err)
 					conn.Close()
-				case "malformed":
+				case "malformed JSON":
 					fmt.Fprint(w, `{"header":{},"results":[{"code":200}]}`)
+				case "malformed msgpack": // one result, truncated
+					w.Header().Set("Content-Type", batchwire.ContentType)
+					_, _ = w.Write([]byte{0x92, 0x93, 1, 1, 1, 0x9a, 0x92, 0xcc})
 				}
 				return true
 			})
@@ -302,157 +339,165 @@ func TestLostBatchAnswerIsRetriedExactlyOnce(t *testing.T) {
 // each of its writes to the leader it names; one answered 504 that way
 // until the client gives up leaves each write's outcome unknown.
 func TestFailedBatchFailsEachWrite(t *testing.T) {
-	fc := newFakeCluster(t, 2)
-	c := newTestClient(t, fc.urls(), batchOptions())
-	fc.hook(0, true, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/batch" {
-			return false
-		}
-		fc.setLeader(1)
-		fc.nodes[0].handle(w, r) // 503 naming node 2
-		return true
-	})
-	var ops []func() error
-	for i := range 5 {
-		ops = append(ops, func() error { _, err := c.Put(context.Background(), fmt.Sprint("k", i), nil); return err })
-	}
-	for _, err := range inOneBatch(t, fc, c, ops...) {
-		require.NoError(t, err)
-	}
-	require.Empty(t, fc.requests(0, "BATCH"), "node 1 applied nothing")
-	require.Len(t, writeLines(fc, 1, "/kv/k"), 5, "each write went to node 2")
-
-	fc = newFakeCluster(t, 1)
-	opts := batchOptions()
-	opts.MaxRetryTime = 200 * time.Millisecond
-	c = newTestClient(t, fc.urls(), opts)
-	fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/batch" || r.URL.Path == "/kv/k1" || r.URL.Path == "/kv/k2" {
-			w.WriteHeader(http.StatusGatewayTimeout)
+	forEachForm(t, batchOptions, func(t *testing.T, form string, formOpts func() Options) {
+		fc := newFakeCluster(t, 2)
+		c := newTestClient(t, fc.urls(), formOpts())
+		fc.hook(0, true, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/batch" {
+				return false
+			}
+			fc.setLeader(1)
+			fc.nodes[0].handle(w, r) // 503 naming node 2
 			return true
+		})
+		var ops []func() error
+		for i := range 5 {
+			ops = append(ops, func() error { _, err := c.Put(context.Background(), fmt.Sprint("k", i), nil); return err })
 		}
-		return false
+		for _, err := range inOneBatch(t, fc, c, ops...) {
+			require.NoError(t, err)
+		}
+		require.Empty(t, fc.requests(0, "BATCH"), "node 1 applied nothing")
+		require.Len(t, writeLines(fc, 1, "/kv/k"), 5, "each write went to node 2")
+
+		fc = newFakeCluster(t, 1)
+		opts := formOpts()
+		opts.MaxRetryTime = 200 * time.Millisecond
+		c = newTestClient(t, fc.urls(), opts)
+		fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/batch" || r.URL.Path == "/kv/k1" || r.URL.Path == "/kv/k2" {
+				w.WriteHeader(http.StatusGatewayTimeout)
+				return true
+			}
+			return false
+		})
+		for _, err := range inOneBatch(t, fc, c,
+			func() error { _, err := c.Put(context.Background(), "k1", nil); return err },
+			func() error { _, err := c.Put(context.Background(), "k2", nil); return err },
+		) {
+			require.ErrorIs(t, err, ErrOutcomeUnknown)
+			require.ErrorIs(t, err, ErrUnavailable)
+		}
 	})
-	for _, err := range inOneBatch(t, fc, c,
-		func() error { _, err := c.Put(context.Background(), "k1", nil); return err },
-		func() error { _, err := c.Put(context.Background(), "k2", nil); return err },
-	) {
-		require.ErrorIs(t, err, ErrOutcomeUnknown)
-		require.ErrorIs(t, err, ErrUnavailable)
-	}
 }
 
 // A batch the server refuses as a whole (400, 413; 404 from an older
 // server) applied nothing: its writes are sent alone and get their own
 // answers. After a 404 the endpoint gets single requests only.
 func TestRefusedBatchFallsBackToSingleRequests(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := newTestClient(t, fc.urls(), batchOptions())
-	fc.hook(0, true, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/batch" {
-			return false
-		}
-		w.WriteHeader(http.StatusRequestEntityTooLarge) // one value too large
-		return true
-	})
-	fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodPut && r.URL.Path == "/kv/big" {
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
+	forEachForm(t, batchOptions, func(t *testing.T, form string, formOpts func() Options) {
+		fc := newFakeCluster(t, 1)
+		c := newTestClient(t, fc.urls(), formOpts())
+		fc.hook(0, true, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/batch" {
+				return false
+			}
+			w.WriteHeader(http.StatusRequestEntityTooLarge) // one value too large
 			return true
-		}
-		return false
-	})
-	errs := inOneBatch(t, fc, c,
-		func() error { _, err := c.Put(context.Background(), "a", nil); return err },
-		func() error { _, err := c.Put(context.Background(), "big", nil); return err },
-	)
-	require.NoError(t, errs[0])
-	require.ErrorIs(t, errs[1], ErrValueTooLarge)
-	require.NotErrorIs(t, errs[1], ErrOutcomeUnknown)
-	require.Len(t, fc.requests(0, "PUT /kv/a"), 1)
-
-	fc = newFakeCluster(t, 1)
-	c = newTestClient(t, fc.urls(), batchOptions())
-	fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/batch" {
-			w.WriteHeader(http.StatusNotFound)
-			return true
-		}
-		return false
-	})
-	ops := []func() error{
-		func() error { _, err := c.Put(context.Background(), "a", nil); return err },
-		func() error { _, err := c.Put(context.Background(), "b", nil); return err },
-	}
-	for _, err := range inOneBatch(t, fc, c, ops...) {
-		require.NoError(t, err)
-	}
-	require.Len(t, fc.requests(0, "POST /batch"), 1)
-	var wg sync.WaitGroup
-	for i := range 10 {
-		wg.Go(func() {
-			_, err := c.Put(context.Background(), fmt.Sprint("c", i), nil)
-			require.NoError(t, err)
 		})
-	}
-	wg.Wait()
-	require.Len(t, fc.requests(0, "POST /batch"), 1, "no batch after the 404")
+		fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodPut && r.URL.Path == "/kv/big" {
+				w.WriteHeader(http.StatusRequestEntityTooLarge)
+				return true
+			}
+			return false
+		})
+		errs := inOneBatch(t, fc, c,
+			func() error { _, err := c.Put(context.Background(), "a", nil); return err },
+			func() error { _, err := c.Put(context.Background(), "big", nil); return err },
+		)
+		require.NoError(t, errs[0])
+		require.ErrorIs(t, errs[1], ErrValueTooLarge)
+		require.NotErrorIs(t, errs[1], ErrOutcomeUnknown)
+		require.Len(t, fc.requests(0, "PUT /kv/a"), 1)
+
+		fc = newFakeCluster(t, 1)
+		c = newTestClient(t, fc.urls(), formOpts())
+		fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/batch" {
+				w.WriteHeader(http.StatusNotFound)
+				return true
+			}
+			return false
+		})
+		ops := []func() error{
+			func() error { _, err := c.Put(context.Background(), "a", nil); return err },
+			func() error { _, err := c.Put(context.Background(), "b", nil); return err },
+		}
+		for _, err := range inOneBatch(t, fc, c, ops...) {
+			require.NoError(t, err)
+		}
+		require.Len(t, fc.requests(0, "POST /batch"), 1)
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Go(func() {
+				_, err := c.Put(context.Background(), fmt.Sprint("c", i), nil)
+				require.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		require.Len(t, fc.requests(0, "POST /batch"), 1, "no batch after the 404")
+	})
 }
 
 // A session that expired answers 410 inside the batch: the write moves to
 // a new session and is sent again, as a single write would be.
 func TestBatchedWriteInExpiredSessionMovesOn(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	opts := batchOptions()
-	opts.SessionTTL = time.Hour
-	c := newTestClient(t, fc.urls(), opts)
-	ctx := context.Background()
-	fc.hook(0, true, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/batch" {
-			fc.advance(2 * time.Hour) // every session of the batch expires
+	forEachForm(t, batchOptions, func(t *testing.T, form string, formOpts func() Options) {
+		fc := newFakeCluster(t, 1)
+		opts := formOpts()
+		opts.SessionTTL = time.Hour
+		c := newTestClient(t, fc.urls(), opts)
+		ctx := context.Background()
+		fc.hook(0, true, func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/batch" {
+				fc.advance(2 * time.Hour) // every session of the batch expires
+			}
+			return false
+		})
+		var ra, rb KVResponse
+		errs := inOneBatch(t, fc, c,
+			func() (err error) { ra, err = c.Put(ctx, "a", []byte("1")); return err },
+			func() (err error) { rb, err = c.Put(ctx, "b", []byte("1")); return err },
+		)
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+		require.Equal(t, int64(1), ra.KV.Version)
+		require.Equal(t, int64(1), rb.KV.Version)
+		require.Equal(t, []int{2}, fc.batchSizes(0))
+		require.Equal(t, int64(4), fc.st.Revision(), "warm-up, first, a and b, once each")
+		for _, key := range []string{"a", "b"} {
+			require.Len(t, fc.requests(0, "BATCH PUT /kv/"+key+"?"), 1)
+			sent := writeLines(fc, 0, "/kv/"+key+"?")
+			require.GreaterOrEqual(t, len(sent), 2, "refused in the batch, then sent again")
+			require.Len(t, slices.Compact(slices.Sorted(slices.Values(sent))), len(sent), "each time in another session")
 		}
-		return false
 	})
-	var ra, rb KVResponse
-	errs := inOneBatch(t, fc, c,
-		func() (err error) { ra, err = c.Put(ctx, "a", []byte("1")); return err },
-		func() (err error) { rb, err = c.Put(ctx, "b", []byte("1")); return err },
-	)
-	require.NoError(t, errs[0])
-	require.NoError(t, errs[1])
-	require.Equal(t, int64(1), ra.KV.Version)
-	require.Equal(t, int64(1), rb.KV.Version)
-	require.Equal(t, []int{2}, fc.batchSizes(0))
-	require.Equal(t, int64(4), fc.st.Revision(), "warm-up, first, a and b, once each")
-	for _, key := range []string{"a", "b"} {
-		require.Len(t, fc.requests(0, "BATCH PUT /kv/"+key+"?"), 1)
-		sent := writeLines(fc, 0, "/kv/"+key+"?")
-		require.GreaterOrEqual(t, len(sent), 2, "refused in the batch, then sent again")
-		require.Len(t, slices.Compact(slices.Sorted(slices.Values(sent))), len(sent), "each time in another session")
-	}
 }
 
 // A write whose caller gives up while it waits in the queue is never
 // sent, and its error says it was not applied.
 func TestQueuedWriteGivenUpIsNotSent(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := newTestClient(t, fc.urls(), batchOptions())
-	_, err := c.Put(context.Background(), "warm-up", nil)
-	require.NoError(t, err)
-	release, first := holdFirstWrite(t, fc, c)
-	ctx, cancel := context.WithCancel(context.Background())
-	gone := make(chan error, 1)
-	go func() {
-		_, err := c.Put(ctx, "gone", nil)
-		gone <- err
-	}()
-	waitQueued(t, fc, c, 1)
-	cancel()
-	err = <-gone
-	require.ErrorIs(t, err, context.Canceled)
-	require.NotErrorIs(t, err, ErrOutcomeUnknown)
-	waitQueued(t, fc, c, 0)
-	release()
-	require.NoError(t, <-first)
-	require.Empty(t, writeLines(fc, 0, "gone"))
+	forEachForm(t, batchOptions, func(t *testing.T, form string, formOpts func() Options) {
+		fc := newFakeCluster(t, 1)
+		c := newTestClient(t, fc.urls(), formOpts())
+		_, err := c.Put(context.Background(), "warm-up", nil)
+		require.NoError(t, err)
+		release, first := holdFirstWrite(t, fc, c)
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := make(chan error, 1)
+		go func() {
+			_, err := c.Put(ctx, "gone", nil)
+			gone <- err
+		}()
+		waitQueued(t, fc, c, 1)
+		cancel()
+		err = <-gone
+		require.ErrorIs(t, err, context.Canceled)
+		require.NotErrorIs(t, err, ErrOutcomeUnknown)
+		waitQueued(t, fc, c, 0)
+		release()
+		require.NoError(t, <-first)
+		require.Empty(t, writeLines(fc, 0, "gone"))
+	})
 }

@@ -65,6 +65,11 @@ type Options struct {
 	// endpoint (DefaultMaxBatchesInFlight); further writes wait and go
 	// together in the next request.
 	MaxBatchesInFlight int
+	// JSONBatches sends batches as JSON, as curl users write them, rather
+	// than in the compact binary form (msgpack): slower at both ends, but
+	// readable in a packet capture. Against a server that refuses the
+	// binary form the client falls back to JSON by itself.
+	JSONBatches bool
 }
 
 func (o Options) withDefaults() Options {
@@ -153,12 +158,14 @@ type request struct {
 	path   string // escaped path, "/kv/a%2Fb"
 	query  url.Values
 	body   []byte
+	ctype  string // the Content-Type of body, if any
 }
 
 // reply is one answer of a server, or one result of a batch answer.
 type reply struct {
 	code     int
 	body     []byte
+	ctype    string // the Content-Type of body
 	endpoint string
 	// decoded is, for a result of a batch, its body, decoded already
 	// (body is then nil).
@@ -181,6 +188,9 @@ func (c *Client) send(ctx context.Context, endpoint string, req *request) (reply
 	if err != nil {
 		return reply{}, err
 	}
+	if req.ctype != "" {
+		hr.Header.Set("Content-Type", req.ctype)
+	}
 	resp, err := c.opts.HTTPClient.Do(hr)
 	if err != nil {
 		return reply{}, err
@@ -190,7 +200,7 @@ func (c *Client) send(ctx context.Context, endpoint string, req *request) (reply
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{code: resp.StatusCode, body: b, endpoint: endpoint}, nil
+	return reply{code: resp.StatusCode, body: b, ctype: resp.Header.Get("Content-Type"), endpoint: endpoint}, nil
 }
 
 // current returns the endpoint to use, and whether it is only a guess

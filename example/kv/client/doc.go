@@ -88,4 +88,11 @@
 // invalid, and nothing was applied; 404: a server without POST /batch) is
 // sent again write by write, so that each gets its own answer. Values over
 // 64 KiB always go alone. Options.DisableBatching turns batching off.
+//
+// A batch travels in a compact binary form (msgpack; the server answers
+// in kind with only what the client needs, not the keys and values it
+// sent), which costs both ends a small fraction of JSON. A server that
+// does not read it (400 or 415; an older server reads every batch as
+// JSON) gets the batch again in JSON, and JSON batches for a minute.
+// Options.JSONBatches sends JSON always, as curl users write it.
 package client

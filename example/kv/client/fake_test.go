@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/keelraft/raft/example/kv/internal/batchwire"
 	"github.com/keelraft/raft/example/kv/store"
 )
 
@@ -29,6 +30,9 @@ type fakeCluster struct {
 	clock int64 // Command.Time of the next entry
 	lead  int   // index into nodes; -1: no leader
 	nodes []*fakeNode
+	// jsonOnly makes the nodes read every batch as JSON, as a server
+	// older than the binary form does.
+	jsonOnly bool
 }
 
 type fakeNode struct {
@@ -39,6 +43,7 @@ type fakeNode struct {
 	mu      sync.Mutex
 	log     []string // "PUT /kv/k?session=1&seq=1", in arrival order
 	batches []int    // the size of each batch handled
+	forms   []string // the form of each batch handled: "json" or "msgpack"
 	hooks   []hook
 }
 
@@ -292,8 +297,63 @@ func (nd *fakeNode) write(cmd store.Command) (int, map[string]any) {
 
 // handleBatch serves POST /batch on the leader: each write is applied as
 // a single one, and logged as "BATCH PUT /kv/k?seq=1&session=1", the line
-// the single request would have, prefixed.
+// the single request would have, prefixed. A binary request gets a binary
+// answer, unless the cluster is jsonOnly.
 func (nd *fakeNode) handleBatch(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	form := "json"
+	var writes []batchwire.Write
+	var err error
+	if batchwire.IsContentType(r.Header.Get("Content-Type")) && !nd.c.jsonOnly {
+		form = "msgpack"
+		writes, err = batchwire.DecodeRequest(body, 1024)
+	} else {
+		writes, err = decodeJSONBatch(body)
+	}
+	if err != nil || len(writes) == 0 {
+		nd.reply(w, 400, map[string]any{"error": fmt.Sprintf("bad batch: %v", err)})
+		return
+	}
+	nd.mu.Lock()
+	nd.batches = append(nd.batches, len(writes))
+	nd.forms = append(nd.forms, form)
+	nd.mu.Unlock()
+	var results []map[string]any
+	var bin []byte
+	for _, wr := range writes {
+		cmd := store.Command{Key: wr.Key, Session: wr.Session, Seq: wr.Seq, Cond: wr.Cond, IfModRevision: wr.IfModRevision}
+		q := url.Values{"session": {strconv.FormatUint(wr.Session, 10)}, "seq": {strconv.FormatUint(wr.Seq, 10)}}
+		if wr.Cond {
+			q.Set("if_mod_revision", strconv.FormatInt(wr.IfModRevision, 10))
+		}
+		method := http.MethodPut
+		if wr.Op == batchwire.OpDelete {
+			cmd.Op, method = store.OpDelete, http.MethodDelete
+		} else {
+			cmd.Op, cmd.Value = store.OpPut, wr.Value
+		}
+		nd.mu.Lock()
+		nd.log = append(nd.log, "BATCH "+method+" /kv/"+wr.Key+"?"+q.Encode())
+		nd.mu.Unlock()
+		code, body := nd.write(cmd)
+		body["header"] = nd.header()
+		results = append(results, map[string]any{"code": code, "body": body})
+		res := resultOfJSON(code, body)
+		bin = batchwire.AppendResult(bin, &res)
+	}
+	if form == "json" {
+		nd.reply(w, 200, map[string]any{"results": results})
+		return
+	}
+	h := nd.header()
+	out := batchwire.AppendAnswerHeader(nil, batchwire.Header{MemberID: h["member_id"].(uint64), RaftTerm: 1,
+		Revision: nd.c.st.Revision()}, len(writes))
+	w.Header().Set("Content-Type", batchwire.ContentType)
+	_, _ = w.Write(append(out, bin...))
+}
+
+// decodeJSONBatch decodes a JSON batch request.
+func decodeJSONBatch(body []byte) ([]batchwire.Write, error) {
 	var req struct {
 		Writes []struct {
 			Op            string  `json:"op"`
@@ -305,38 +365,32 @@ func (nd *fakeNode) handleBatch(w http.ResponseWriter, r *http.Request) {
 			Seq           uint64  `json:"seq"`
 		} `json:"writes"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Writes) == 0 {
-		nd.reply(w, 400, map[string]any{"error": fmt.Sprintf("bad batch: %v", err)})
-		return
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
 	}
-	nd.mu.Lock()
-	nd.batches = append(nd.batches, len(req.Writes))
-	nd.mu.Unlock()
-	var results []map[string]any
+	var out []batchwire.Write
 	for _, wr := range req.Writes {
-		cmd := store.Command{Key: wr.Key, Session: wr.Session, Seq: wr.Seq}
-		q := url.Values{"session": {strconv.FormatUint(wr.Session, 10)}, "seq": {strconv.FormatUint(wr.Seq, 10)}}
+		w := batchwire.Write{Op: batchwire.OpPut, Key: wr.Key, Value: wr.ValueBase64, Session: wr.Session, Seq: wr.Seq}
+		if wr.Op == "delete" {
+			w.Op = batchwire.OpDelete
+		}
+		if wr.Value != nil {
+			w.Value = []byte(*wr.Value)
+		}
 		if wr.IfModRevision != nil {
-			cmd.Cond, cmd.IfModRevision = true, *wr.IfModRevision
-			q.Set("if_mod_revision", strconv.FormatInt(*wr.IfModRevision, 10))
+			w.Cond, w.IfModRevision = true, *wr.IfModRevision
 		}
-		method := http.MethodPut
-		switch {
-		case wr.Op == "delete":
-			cmd.Op, method = store.OpDelete, http.MethodDelete
-		case wr.Value != nil:
-			cmd.Op, cmd.Value = store.OpPut, []byte(*wr.Value)
-		default:
-			cmd.Op, cmd.Value = store.OpPut, wr.ValueBase64
-		}
-		nd.mu.Lock()
-		nd.log = append(nd.log, "BATCH "+method+" /kv/"+wr.Key+"?"+q.Encode())
-		nd.mu.Unlock()
-		code, body := nd.write(cmd)
-		body["header"] = nd.header()
-		results = append(results, map[string]any{"code": code, "body": body})
+		out = append(out, w)
 	}
-	nd.reply(w, 200, map[string]any{"results": results})
+	return out, nil
+}
+
+// batchForms returns the form of each batch node i applied, in order.
+func (c *fakeCluster) batchForms(i int) []string {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return append([]string(nil), nd.forms...)
 }
 
 // batchSizes returns the number of writes of each batch node i applied,

@@ -25,24 +25,30 @@ func (c *Client) CompareAndSwap(ctx context.Context, key string, value []byte, m
 
 func (c *Client) put(ctx context.Context, what, key string, value []byte, ifMod *int64) (KVResponse, error) {
 	var out KVResponse
-	err := c.write(ctx, what, &writeOp{key: key, value: value, ifMod: ifMod}, func(r reply) error {
-		switch r.code {
-		case http.StatusOK:
-			var b kvBody
-			if err := decodeJSON(r, &b); err != nil {
-				return err
-			}
-			out = b.response()
-			return nil
-		case http.StatusPreconditionFailed:
-			return compareError(r, key, *ifMod)
-		}
-		return c.statusError(r, nil)
+	err := c.write(ctx, what, &writeOp{key: key, value: value, ifMod: ifMod}, func(r reply) (err error) {
+		out, err = c.putResult(r, key, ifMod)
+		return err
 	})
 	if err != nil {
 		return KVResponse{}, err
 	}
 	return out, nil
+}
+
+// putResult judges the answer r to a put of key, conditional on ifMod if
+// not nil, that the retry loop did not judge already (write).
+func (c *Client) putResult(r reply, key string, ifMod *int64) (KVResponse, error) {
+	switch r.code {
+	case http.StatusOK:
+		var b kvBody
+		if err := decodeJSON(r, &b); err != nil {
+			return KVResponse{}, err
+		}
+		return b.response(), nil
+	case http.StatusPreconditionFailed:
+		return KVResponse{}, compareError(r, key, *ifMod)
+	}
+	return KVResponse{}, c.statusError(r, nil)
 }
 
 // Delete removes key. Deleting an absent key is no error: Deleted is 0.
@@ -58,24 +64,30 @@ func (c *Client) CompareAndDelete(ctx context.Context, key string, modRevision i
 
 func (c *Client) del(ctx context.Context, what, key string, ifMod *int64) (DeleteResponse, error) {
 	var out DeleteResponse
-	err := c.write(ctx, what, &writeOp{del: true, key: key, ifMod: ifMod}, func(r reply) error {
-		switch r.code {
-		case http.StatusOK:
-			var b deleteBody
-			if err := decodeJSON(r, &b); err != nil {
-				return err
-			}
-			out = DeleteResponse(b)
-			return nil
-		case http.StatusPreconditionFailed:
-			return compareError(r, key, *ifMod)
-		}
-		return c.statusError(r, nil)
+	err := c.write(ctx, what, &writeOp{del: true, key: key, ifMod: ifMod}, func(r reply) (err error) {
+		out, err = c.deleteResult(r, key, ifMod)
+		return err
 	})
 	if err != nil {
 		return DeleteResponse{}, err
 	}
 	return out, nil
+}
+
+// deleteResult judges the answer r to a delete of key, as putResult a
+// put.
+func (c *Client) deleteResult(r reply, key string, ifMod *int64) (DeleteResponse, error) {
+	switch r.code {
+	case http.StatusOK:
+		var b deleteBody
+		if err := decodeJSON(r, &b); err != nil {
+			return DeleteResponse{}, err
+		}
+		return DeleteResponse(b), nil
+	case http.StatusPreconditionFailed:
+		return DeleteResponse{}, compareError(r, key, *ifMod)
+	}
+	return DeleteResponse{}, c.statusError(r, nil)
 }
 
 // GetOption changes how Get reads.

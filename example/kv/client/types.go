@@ -131,7 +131,8 @@ type deleteBody struct {
 
 // writeBody holds the fields of every answer to a write: a kvBody, a
 // deleteBody or an errorBody. The results of a batch are decoded into it
-// in one pass over the answer, and decodeJSON hands each their fields.
+// in one pass over a JSON answer, or built from a binary one
+// (msgpackResults), and decodeJSON hands each their fields.
 type writeBody struct {
 	kvBody
 	Deleted   int64  `json:"deleted"`
