@@ -192,28 +192,12 @@ func (s *Server) leaderInfo() map[string]any {
 //	504 the outcome is unknown: a timeout, or the leader changed while
 //	    the write waited (it may still commit)
 func (s *Server) writeFailure(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		s.writeError(w, http.StatusGatewayTimeout, "timeout; the outcome is unknown", nil)
-	case errors.Is(err, errLeadershipLost):
-		s.writeError(w, http.StatusGatewayTimeout, err.Error(), s.leaderInfo())
-	case errors.Is(err, errChangePending):
-		s.writeError(w, http.StatusConflict, err.Error(), nil)
-	case errors.Is(err, errInvalidChange):
-		s.writeError(w, http.StatusBadRequest, err.Error(), nil)
-	case errors.Is(err, errUndecodable):
-		s.writeError(w, http.StatusInternalServerError, err.Error(), nil)
-	case errors.Is(err, errNotLeader):
-		msg := "not leader"
-		if s.status().lead == 0 {
-			msg = "no leader"
-		}
-		s.writeError(w, http.StatusServiceUnavailable, msg, s.leaderInfo())
-	default:
-		// errEntryLost, errRemoved, errBusy, errStopped, errFailed, a
-		// cancelled request: nothing was applied.
-		s.writeError(w, http.StatusServiceUnavailable, err.Error(), s.leaderInfo())
+	a := s.failureAnswer(err)
+	var info map[string]any
+	if a.leader {
+		info = s.leaderInfo()
 	}
+	s.writeError(w, a.code, a.msg, info)
 }
 
 // requestContext returns the context of r with its timeout: ?timeout_ms=,

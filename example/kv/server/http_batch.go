@@ -283,10 +283,9 @@ func answerOf(op store.Op, p *proposal, o batchOutcome) writeAnswer {
 	}
 }
 
-// failureAnswer is the answer writeFailure gives to err, for the binary
-// form, which cannot reuse writeFailure's JSON. It must say what
-// writeFailure says: TestBatchFailureAnswersAsWriteFailure holds the two
-// together.
+// failureAnswer is the answer to a request that failed with err, in
+// either form: writeFailure writes it as JSON, and a batch's binary
+// answer carries it as it is.
 func (s *Server) failureAnswer(err error) writeAnswer {
 	a := writeAnswer{code: http.StatusServiceUnavailable, rev: -1, msg: err.Error(), leader: true}
 	switch {

@@ -22,9 +22,7 @@ import (
 // The binary result of every answer a write of a batch can get carries
 // what its JSON body does, but for what the client knows already (the
 // key and value of a put) and the leader's id, which the client does not
-// read: expanded back with the write, it is the JSON body. Failures go
-// through writeFailure in JSON and failureAnswer in binary, which must
-// agree.
+// read: expanded back with the write, it is the JSON body.
 func TestBatchMsgpackCarriesTheJSONAnswer(t *testing.T) {
 	s := newCluster(t, 1, nil).leader()
 	put(t, s, "x", "y")
