@@ -56,7 +56,7 @@ var errWireTooBig = errors.New("encoding bigger than 4 GiB - 1 bytes")
 // wireSizeError returns the encoding error of a value of the type what, of
 // size bytes, or nil if the size is fine.
 func wireSizeError(size int, what string) error {
-	if size > maxWireSize {
+	if uint64(size) > maxWireSize {
 		return fmt.Errorf("raft: encode %s of %d bytes: %w", what, size, errWireTooBig)
 	}
 	return nil

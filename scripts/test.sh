@@ -21,6 +21,9 @@ for m in "${modules[@]}"; do
   (cd "$m" && go run "$staticcheck" ./...)
 done
 
+echo "== 32-bit build (GOARCH=386): no constant may assume a 64-bit int"
+GOARCH=386 go build ./...
+
 echo "== tests, race detector on"
 go test -race -count=1 ./...
 
