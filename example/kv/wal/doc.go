@@ -53,20 +53,32 @@
 //	0000000000000001-0000000000000001.wal   segment 1; the log began at index 1
 //	0000000000000002-00000000000003e9.wal   segment 2; entries 1..1000 came before it
 //	00000000000003e8-0000000000000002.snap  snapshot at index 1000, term 2
+//	next.wal.tmp                            the next segment, being prepared
 //
 // Writes go to the last segment. Once it holds SegmentSize bytes the next
 // write starts a new one, after an fsync of the old, so that only the last
 // segment can ever end in a torn write.
 //
-// On Linux a new segment is preallocated to SegmentSize (fallocate), and
-// synced with fsync once; the appends that follow change its data only,
+// On Linux a segment is SegmentSize bytes of zeros before any record goes
+// into it: while the log writes to one segment, a goroutine prepares the
+// next as next.wal.tmp, preallocated (fallocate), filled with zeros and
+// synced, and the roll renames it to the new segment's name (synced with
+// the directory). The appends that follow change the file's data only,
 // and are synced with fdatasync, which spares the file system a journal
-// commit of the file's size and times on each. The last segment therefore
-// ends in zeros, and writes go after its last record, not at the end of the
-// file. Before the log moves on to the next segment, the old one is cut to
-// its records, in the same fsync as them, so no other segment ends in
-// zeros. Elsewhere, or where the file system cannot preallocate, segments
-// grow with each append and every sync is an fsync.
+// commit: of the file's size and times, and, since every block was written
+// once already, of the conversion of preallocated blocks that ext4 makes on
+// their first write. A segment whose file was not ready at the roll, or
+// whose preparation failed (logged), is created then and only
+// preallocated, as is the first segment of a new log; its syncs are
+// fdatasyncs too, but each commits the journal. The roll never waits for
+// the preparation. Close stops it and removes the file.
+//
+// The last segment therefore ends in zeros, and writes go after its last
+// record, not at the end of the file. Before the log moves on to the next
+// segment, the old one is cut to its records, in the same fsync as them,
+// so no other segment ends in zeros. Elsewhere, or where the file system
+// cannot preallocate, nothing is prepared: segments grow with each append
+// and every sync is an fsync.
 //
 // # Records
 //
@@ -99,7 +111,8 @@
 // A snapshot file counts only once a batch names it: it is written first
 // (to a temporary file, fsync, rename, fsync of the directory), then the
 // batch. A file that no batch names was left by a crash in between; Open
-// deletes it.
+// deletes it. Open deletes temporary files too (*.snap.tmp, *.wal.tmp),
+// unread: a snapshot file cut short, a segment being prepared.
 //
 // # Recovery
 //

@@ -22,7 +22,8 @@ func TestRandomHistories(t *testing.T) {
 			segSize := int64(200 + rng.IntN(2000))
 			s, _ := open(t, t.TempDir(), segSize)
 			p := newPair(t, s)
-			p.noSync, s.fsync = true, noSync
+			p.noSync = true
+			withoutSyncs(s)
 			term, commit := uint64(1), uint64(0)
 			for range 150 {
 				snap, _ := p.model.Snapshot()

@@ -11,10 +11,14 @@ import (
 // segment for writing. Apart from removing temporary files, it changes no
 // file until the files have been found to add up to a log.
 func (s *Storage) load() error {
-	segs, snaps, err := listDir(s.dir, s.log)
+	df, err := listDir(s.dir)
 	if err != nil {
 		return err
 	}
+	if err := removeTemps(s.dir, df.temps, s.log); err != nil {
+		return err
+	}
+	segs, snaps := df.segs, df.snaps
 	// The log is the run of consecutively numbered segments that ends with
 	// the newest. Segments before a gap in the numbering were left by a
 	// deletion that a crash undid in part (deletions are not synced);

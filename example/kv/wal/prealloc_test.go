@@ -42,6 +42,13 @@ func withoutPreallocation(t *testing.T) {
 	t.Cleanup(func() { preallocateFile = fallocate })
 }
 
+// withoutPrepare makes the storages opened in the rest of the test create
+// each segment at its roll, as they did before the pipeline.
+func withoutPrepare(t *testing.T) {
+	prepareAhead = false
+	t.Cleanup(func() { prepareAhead = true })
+}
+
 func requirePreallocation(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("segments are preallocated on Linux only")
@@ -103,27 +110,45 @@ func TestZerosThenRecordIsNoEnd(t *testing.T) {
 
 // Appends within a segment's preallocated space change only its data, and
 // are synced with fdatasync. What changes its size or allocation needs
-// fsync: the preallocation of a new segment, a write past it.
+// fsync: the preallocation of a new segment, a write past it. A segment
+// prepared ahead had its size and allocation synced before it became one:
+// only its new name needs a sync, the directory's.
 func TestFdatasyncWithinPreallocatedSpace(t *testing.T) {
 	requirePreallocation(t)
-	s, _ := open(t, t.TempDir(), 4096)
-	kinds := recordSyncs(s)
-	save := func(lo, hi uint64) {
-		t.Helper()
-		require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: lo}, entries(lo, hi, 1, 100), raft.Snapshot{}, true))
+	for _, tt := range []struct {
+		name     string
+		prepared bool
+		newSeg   []string // the syncs of the Save that begins a segment
+	}{
+		{"created at the roll", false, []string{"fsync", "dir fsync"}},
+		{"prepared ahead", true, []string{"fdatasync", "dir fsync"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.prepared {
+				withoutPrepare(t)
+			}
+			s, _ := open(t, t.TempDir(), 4096)
+			kinds := recordSyncs(s)
+			save := func(lo, hi uint64) {
+				t.Helper()
+				require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: lo}, entries(lo, hi, 1, 100), raft.Snapshot{}, true))
+			}
+			save(1, 1)
+			save(2, 2)
+			assert.Equal(t, []string{"fdatasync", "fdatasync"}, *kinds, "Open synced the preallocation")
+			*kinds = nil
+			save(3, 50) // past 4096 bytes: the file grows
+			assert.Equal(t, []string{"fsync"}, *kinds)
+			*kinds = nil
+			s.prep.wait()
+			save(51, 51) // a new segment
+			assert.Equal(t, tt.newSeg, *kinds)
+			assert.Equal(t, tt.prepared, s.fromPrepared == 1)
+			*kinds = nil
+			save(52, 52)
+			assert.Equal(t, []string{"fdatasync"}, *kinds)
+		})
 	}
-	save(1, 1)
-	save(2, 2)
-	assert.Equal(t, []string{"fdatasync", "fdatasync"}, *kinds, "Open synced the preallocation")
-	*kinds = nil
-	save(3, 50) // past 4096 bytes: the file grows
-	assert.Equal(t, []string{"fsync"}, *kinds)
-	*kinds = nil
-	save(51, 51) // a new segment, preallocated
-	assert.Equal(t, []string{"fsync", "dir fsync"}, *kinds)
-	*kinds = nil
-	save(52, 52)
-	assert.Equal(t, []string{"fdatasync"}, *kinds)
 }
 
 // A closed log's last segment keeps its preallocated zeros. Open finds the

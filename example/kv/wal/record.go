@@ -34,7 +34,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errTooLarge is returned for a record whose payload the length field cannot
 // hold.
-var errTooLarge = fmt.Errorf("record larger than %d bytes", maxPayload)
+var errTooLarge = fmt.Errorf("record larger than %d bytes", uint64(maxPayload))
 
 // beginRecord appends the header of a record of type typ to buf, with
 // length and checksum left for endRecord to fill in.
@@ -46,7 +46,7 @@ func beginRecord(buf []byte, typ byte) []byte {
 // and runs to the end of buf.
 func endRecord(buf []byte, start int) error {
 	n := len(buf) - start - headerSize
-	if n > maxPayload {
+	if uint64(n) > maxPayload {
 		return errTooLarge
 	}
 	binary.LittleEndian.PutUint32(buf[start:], uint32(n))

@@ -51,36 +51,60 @@ type snapFile struct {
 
 func (sf snapFile) name() string { return fmt.Sprintf("%016x-%016x%s", sf.index, sf.term, snapshotExt) }
 
-// listDir returns the segments of dir in sequence order and its snapshot
-// files in index order. It removes temporary files: a crash interrupted the
-// writing of a snapshot, which therefore never counted.
-func listDir(dir string, log *slog.Logger) ([]segment, []snapFile, error) {
+// dirFiles is what listDir found in the log's directory.
+type dirFiles struct {
+	segs  []segment  // in sequence order
+	snaps []snapFile // in index order
+	// temps are the names of temporary files: a snapshot file being
+	// written, or the next segment being prepared (see preparer).
+	temps []string
+}
+
+// listDir lists the segments, snapshot files and temporary files of dir.
+// It changes nothing: while the log is open, a temporary file may be one
+// that it is writing.
+func listDir(dir string) (dirFiles, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("wal: %w", err)
+		return dirFiles{}, fmt.Errorf("wal: %w", err)
 	}
-	var segs []segment
-	var snaps []snapFile
+	var df dirFiles
 	for _, de := range des {
 		name := de.Name()
 		if !de.Type().IsRegular() {
 			continue
 		}
 		if seq, first, ok := parseHexPair(name, segmentExt); ok {
-			segs = append(segs, segment{seq: seq, first: first})
+			df.segs = append(df.segs, segment{seq: seq, first: first})
 		} else if index, term, ok := parseHexPair(name, snapshotExt); ok {
-			snaps = append(snaps, snapFile{index: index, term: term})
-		} else if strings.HasSuffix(name, snapshotExt+tempExt) {
-			path := filepath.Join(dir, name)
-			if err := os.Remove(path); err != nil {
-				return nil, nil, fmt.Errorf("wal: remove unfinished snapshot: %w", err)
-			}
-			log.Info("wal: removed an unfinished snapshot file", "file", path)
+			df.snaps = append(df.snaps, snapFile{index: index, term: term})
+		} else if strings.HasSuffix(name, snapshotExt+tempExt) || strings.HasSuffix(name, segmentExt+tempExt) {
+			df.temps = append(df.temps, name)
 		}
 	}
-	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
-	slices.SortFunc(snaps, func(a, b snapFile) int { return cmp.Compare(a.index, b.index) })
-	return segs, snaps, nil
+	slices.SortFunc(df.segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(df.snaps, func(a, b snapFile) int { return cmp.Compare(a.index, b.index) })
+	return df, nil
+}
+
+// removeTemps removes the temporary files that listDir found when the log
+// was opened: a crash interrupted the writing of a snapshot, which
+// therefore never counted, or the preparation of a segment, which was
+// never a segment. Their names are no segment's or snapshot's, so nothing
+// ever reads them.
+func removeTemps(dir string, temps []string, log *slog.Logger) error {
+	for _, name := range temps {
+		path := filepath.Join(dir, name)
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("wal: remove unfinished file: %w", err)
+		}
+		if strings.HasSuffix(name, snapshotExt+tempExt) {
+			log.Info("wal: removed an unfinished snapshot file", "file", path)
+		} else {
+			log.Info("wal: removed an unfinished segment file, prepared ahead", "file", path)
+		}
+	}
+	return nil
 }
 
 // op is an item with the place of the record it came from.

@@ -20,7 +20,7 @@ func (s *Storage) writeSnapshotFile(sn raft.Snapshot) (err error) {
 	if err != nil {
 		return fmt.Errorf("wal: encode snapshot: %w", err)
 	}
-	if len(body) > maxPayload {
+	if uint64(len(body)) > maxPayload {
 		return fmt.Errorf("wal: snapshot at index %d: %w", sn.Metadata.Index, errTooLarge)
 	}
 	// The header is written on its own, so that the (possibly large) body
@@ -96,9 +96,9 @@ func readSnapshotFile(dir string, sf snapFile) (raft.Snapshot, error) {
 // a newer snapshot has replaced. A failure is logged, not returned: the next
 // Open removes what is left.
 func (s *Storage) removeSnapshotsBefore(index uint64) {
-	_, snaps, err := listDir(s.dir, s.log)
+	df, err := listDir(s.dir)
 	if err == nil {
-		for _, sf := range snaps {
+		for _, sf := range df.snaps {
 			if sf.index < index {
 				err = errors.Join(err, os.Remove(s.path(sf.name())))
 			}

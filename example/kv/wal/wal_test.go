@@ -79,6 +79,10 @@ type pair struct {
 
 func noSync(*os.File) error { return nil }
 
+// withoutSyncs turns every sync of s off, those of the segments it prepares
+// ahead included.
+func withoutSyncs(s *Storage) { s.fsync, s.prep.sync = noSync, noSync }
+
 func newPair(t *testing.T, s *Storage) *pair {
 	return &pair{t: t, s: s, model: raft.NewMemoryStorage()}
 }
@@ -116,7 +120,7 @@ func (p *pair) reopen(segSize int64) *logBuffer {
 	s, logs := open(p.t, p.s.dir, segSize)
 	p.s = s
 	if p.noSync {
-		s.fsync = noSync
+		withoutSyncs(s)
 	}
 	return logs
 }
