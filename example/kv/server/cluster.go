@@ -79,13 +79,15 @@ func (s *Server) changeMembers(ctx context.Context, ch changeRequest) error {
 	case <-s.loopDone:
 		return s.loopErr
 	}
+	// The loop may have proposed the change: giving up now leaves its
+	// outcome unknown.
 	select {
 	case err := <-c.done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
 	case <-s.loopDone:
-		return s.loopErr
+		return fmt.Errorf("%w: %w", errAbandoned, s.loopErr)
 	}
 }
 

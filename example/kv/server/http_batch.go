@@ -291,7 +291,7 @@ func (s *Server) failureAnswer(err error) writeAnswer {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		a = writeAnswer{code: http.StatusGatewayTimeout, rev: -1, msg: "timeout; the outcome is unknown"}
-	case errors.Is(err, errLeadershipLost):
+	case errors.Is(err, errLeadershipLost), errors.Is(err, errAbandoned):
 		a.code = http.StatusGatewayTimeout
 	case errors.Is(err, errChangePending):
 		a.code, a.leader = http.StatusConflict, false

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -216,13 +217,15 @@ func (s *Server) proposeAndWait(ctx context.Context, p *proposal) (applied, erro
 	case <-s.loopDone:
 		return applied{}, s.loopErr
 	}
+	// From here on the loop may have proposed p: giving up means the
+	// outcome is unknown, not that nothing was done.
 	select {
 	case out := <-p.done:
 		return out, out.err
 	case <-ctx.Done():
-		return applied{}, ctx.Err()
+		return applied{}, fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
 	case <-s.loopDone:
-		return applied{}, s.loopErr
+		return applied{}, fmt.Errorf("%w: %w", errAbandoned, s.loopErr)
 	}
 }
 

@@ -56,9 +56,12 @@ func (s *Server) run() {
 	for ; s.n.inFlight > 0; s.n.inFlight -= (<-s.persist.out).count {
 	}
 	s.persist.close()
-	s.n.waiters.failAll(err)
+	// The entries of the waiting writes may still commit under another
+	// leader, or when this node restarts.
+	abandoned := fmt.Errorf("%w: %w", errAbandoned, err)
+	s.n.waiters.failAll(abandoned)
 	if c := s.n.conf; c != nil {
-		c.done <- err
+		c.done <- abandoned
 		s.n.conf = nil
 	}
 	s.failReads(err, true)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -469,4 +470,27 @@ func TestRestartWithCommitIndexBehindSnapshot(t *testing.T) {
 	}
 	put(t, s, "after", "restart")
 	require.Equal(t, "restart", value(s, "after"))
+}
+
+// A write the loop has taken may still commit: a node that stops while the
+// write waits answers 504 (outcome unknown), never 503 (nothing applied).
+func TestWriteAbandonedByStopIsOutcomeUnknown(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	for id := range c.nodes {
+		if id != lead.ID() {
+			lead.tr.Cut(id, true) // the entry cannot commit
+		}
+	}
+	answer := make(chan reply, 1)
+	go func() { answer <- do(t, http.MethodPut, lead.HTTPURL()+"/kv/k?timeout_ms=30000", []byte("v")) }()
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, lead.call(context.Background(), func() { waiting = len(lead.n.waiters.byIndex) }))
+		return waiting == 1
+	}, 5*time.Second, time.Millisecond, "the loop took the write")
+	c.stop(lead.ID())
+	r := <-answer
+	require.Equal(t, http.StatusGatewayTimeout, r.code, r.raw)
+	require.Contains(t, r.body["error"], "outcome is unknown")
 }

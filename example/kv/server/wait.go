@@ -25,6 +25,9 @@ var (
 	// errBusy: the leader refused the proposal (too many uncommitted
 	// entries, a leadership transfer); nothing was proposed.
 	errBusy = errors.New("proposal dropped by the leader; retry")
+	// errAbandoned: the node stopped, or the request ended, after the
+	// write was handed to the loop: it may still be applied.
+	errAbandoned = errors.New("stopped waiting for the write; the outcome is unknown")
 )
 
 // proposal is a command handed to the loop by an HTTP handler. The loop
