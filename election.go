@@ -80,7 +80,7 @@ func (r *raft) handleVoteRequest(m Message) {
 			r.id, last.term, last.index, r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term)
 		// The answer carries the candidate's term: for a pre-vote that is
 		// a term we have not entered.
-		r.send(Message{To: m.From, Term: m.Term, Type: voteRespMsgType(m.Type)})
+		r.send(r.voteResp(m, m.Term, false))
 		if m.Type == MsgVote {
 			// Granting a vote resets the election timer (§5.2).
 			r.electionElapsed = 0
@@ -90,11 +90,36 @@ func (r *raft) handleVoteRequest(m Message) {
 	}
 	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] rejected %s from %x [logterm: %d, index: %d] at term %d",
 		r.id, last.term, last.index, r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term)
-	r.send(Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
+	r.send(r.voteResp(m, r.Term, true))
+}
+
+// voteResp is the answer to the (pre-)vote request m. It carries this
+// node's commit index and the term of its entry there, which the candidate
+// may not know committed (see learnCommit).
+func (r *raft) voteResp(m Message, term uint64, reject bool) Message {
+	c := r.raftLog.committed
+	return Message{To: m.From, Term: term, Type: voteRespMsgType(m.Type), Reject: reject,
+		Commit: c, LogTerm: zeroTermOnOutOfBounds(r.raftLog.term(c))}
+}
+
+// learnCommit commits what a voter's answer says it has committed, if this
+// node holds the same entry at that index: by Log Matching (§5.3) the logs
+// then agree up to it, and it is committed. Without this a candidate that
+// missed the commit of a configuration change keeps counting votes in the
+// configuration before it, where a voter demoted to learner by its own
+// configuration, with a log ahead of ours, can neither campaign nor vote
+// for us: no one is ever elected. Knowing the commit, the host applies the
+// change and the next campaign counts the configuration in force.
+func (r *raft) learnCommit(m Message) {
+	id := entryID{term: m.LogTerm, index: m.Commit}
+	if id.index > r.raftLog.committed && r.raftLog.matchTerm(id) {
+		r.raftLog.commitTo(id.index)
+	}
 }
 
 // handleVoteResponse counts an answer to this node's campaign.
 func (r *raft) handleVoteResponse(m Message) {
+	r.learnCommit(m)
 	r.trk.recordVote(m.From, !m.Reject)
 	granted, rejected, result := r.trk.tallyVotes()
 	r.logger.Infof("%x has received %d %s votes and %d vote rejections", r.id, granted, m.Type, rejected)

@@ -408,7 +408,7 @@ func (r *raft) Step(m Message) error {
 				// told so, and returns to following; a candidate's
 				// request is ignored.
 				if m.Type == MsgPreVote {
-					r.send(Message{To: m.From, Term: r.Term, Type: MsgPreVoteResp, Reject: true})
+					r.send(r.voteResp(m, r.Term, true))
 				}
 				r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] ignored %s from %x [logterm: %d, index: %d] at term %d: lease is not expired (remaining ticks: %d)",
 					r.id, r.raftLog.lastEntryID().term, r.raftLog.lastIndex(), r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term, r.electionTimeout-r.electionElapsed)
@@ -437,7 +437,7 @@ func (r *raft) Step(m Message) error {
 			// PreVote) could never rejoin.
 			r.send(Message{To: m.From, Type: MsgAppResp})
 		case m.Type == MsgPreVote:
-			r.send(Message{To: m.From, Term: r.Term, Type: MsgPreVoteResp, Reject: true})
+			r.send(r.voteResp(m, r.Term, true))
 		default:
 			r.logger.Debugf("%x [term: %d] ignored %s from %x at older term %d", r.id, r.Term, m.Type, m.From, m.Term)
 		}

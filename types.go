@@ -165,6 +165,9 @@ func isResponseMsg(t MessageType) bool {
 //     and LogTerm point at where the leader should probe next.
 //   - MsgVote, MsgPreVote: Index and LogTerm are the candidate's last entry
 //     (§5.4.1).
+//   - MsgVoteResp, MsgPreVoteResp: Commit is the voter's commit index and
+//     LogTerm the term of its entry there, so that a candidate that missed
+//     a commit learns it.
 //   - MsgHeartbeat: Commit is min(follower's match, leader's commit); Index
 //     is the leader's newest read-confirmation round (0 for none), which
 //     MsgHeartbeatResp echoes.

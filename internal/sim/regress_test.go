@@ -116,3 +116,30 @@ func TestRegression_NewMemberRefusesStaleSnapshot(t *testing.T) {
 	}
 	replayRegression(t, opts, steps)
 }
+
+// TestRegression_CandidateMissedLeaveJoint: the joint configuration
+// [1 3]&[4] is left, to [1 3] with the learner 4, and the change is
+// committed on n3 and n4 but n1 never hears it committed. n4's log is
+// ahead of n1's. n1 counts votes in [1 3]&[4]: n4, a learner by its own
+// configuration, cannot campaign, and votes not for n1, whose log is
+// behind; n3 needs n1's vote, and n1's log is ahead of n3's. No one is
+// ever elected. (Found by TestProperties with rapid; the same schedule
+// fails on the commits before this fix.)
+// Fixed: a vote answer carries the voter's commit index and its term; a
+// candidate holding that entry commits up to it, applies the leave, and
+// its next campaign counts [1 3].
+func TestRegression_CandidateMissedLeaveJoint(t *testing.T) {
+	opts := Options{Nodes: 3, ElectionTick: 5, HeartbeatTick: 1, MaxSizePerMsg: 1, MaxInflightMsgs: 3, Membership: true}
+	steps := []Step{
+		{OpTickAll, 0, 0}, {OpTickAll, 0, 0}, {OpTickAll, 0, 0}, {OpTickAll, 0, 0}, {OpTickAll, 0, 0}, {OpRun, 31, 0},
+		{OpConfChange, 5, 182}, {OpRun, 36, 0}, {OpConfChange, 0, 12}, {OpRun, 62, 0}, {OpTickAll, 0, 0}, {OpTickAll, 0, 0},
+		{OpTickAll, 0, 0}, {OpTickAll, 0, 0}, {OpTickAll, 0, 0}, {OpRun, 9, 0}, {OpConfChange, 3, 1939}, {OpStabilize, 0, 0},
+		{OpConfChange, 4, 4}, {OpStabilize, 0, 0}, {OpTickAll, 0, 0}, {OpTick, 7, 0}, {OpTickAll, 0, 0}, {OpTickAll, 0, 0},
+		{OpTickAll, 0, 0}, {OpRun, 17, 0}, {OpIsolateLeader, 0, 23}, {OpDeliver, 21, 0}, {OpConfChange, 5, 50959}, {OpReady, 1, 1},
+		{OpDrop, 56, 0}, {OpRun, 1, 0}, {OpDrop, 1, 1}, {OpRun, 53, 0}, {OpPropose, 6, 0}, {OpHeal, 0, 0},
+		{OpStabilize, 0, 0}, {OpPropose, 7, 0}, {OpPropose, 3, 0}, {OpReady, 25, 1}, {OpPropose, 0, 0}, {OpTickAll, 0, 0},
+		{OpPropose, 63, 0}, {OpPropose, 1, 0}, {OpPropose, 5, 0}, {OpPropose, 18, 0}, {OpDeliver, 3, 1}, {OpDrop, 1, 1},
+		{OpPropose, 4, 0},
+	}
+	replayRegression(t, opts, steps)
+}
