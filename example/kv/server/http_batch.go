@@ -82,12 +82,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, code, err.Error(), nil)
 		return
 	}
-	if st := s.status(); st.removed {
-		s.writeFailure(w, errRemoved)
-		return
-	}
-	if !s.leads() {
-		s.forward(ctx, w, r, body)
+	if s.passWrite(ctx, w, r, body) {
 		return
 	}
 	props, err := s.proposeBatch(ctx, writes)

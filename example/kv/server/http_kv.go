@@ -165,12 +165,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, body []byte, cmd 
 		return
 	}
 	defer cancel()
-	if st := s.status(); st.removed {
-		s.writeFailure(w, errRemoved)
-		return
-	}
-	if !s.leads() {
-		s.forward(ctx, w, r, body)
+	if s.passWrite(ctx, w, r, body) {
 		return
 	}
 	cmd.Time = time.Now().UnixNano()
@@ -195,6 +190,21 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, body []byte, cmd 
 	default:
 		ok(out.res)
 	}
+}
+
+// passWrite answers a write this node does not take: 503 once the node was
+// removed from the cluster, or the leader's answer, forwarded. It reports
+// whether it answered.
+func (s *Server) passWrite(ctx context.Context, w http.ResponseWriter, r *http.Request, body []byte) bool {
+	switch {
+	case s.status().removed:
+		s.writeFailure(w, errRemoved)
+	case !s.leads():
+		s.forward(ctx, w, r, body)
+	default:
+		return false
+	}
+	return true
 }
 
 // statusOfSessionError is the status code of a session error of the store:
