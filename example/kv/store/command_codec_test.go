@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/keelraft/raft/example/kv/internal/msgp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -136,19 +137,19 @@ func TestCommandMatchesCodec(t *testing.T) {
 
 // zeroFields are the encodings of the fields of the zero Command.
 func zeroFields() [][]byte {
-	return [][]byte{{0x00}, {mpFixStrMin}, {mpNil}, {mpFalse}, {0x00}, {0x00}, {0x00}, {0x00}, {0x00}, {0x00}}
+	return [][]byte{{0x00}, {msgp.FixStrMin}, {msgp.Nil}, {msgp.False}, {0x00}, {0x00}, {0x00}, {0x00}, {0x00}, {0x00}}
 }
 
 // commandArray encodes fields as an array, with a fixarray header.
 func commandArray(fields [][]byte) []byte {
-	return append([]byte{mpFixArrayMin | byte(len(fields))}, bytes.Join(fields, nil)...)
+	return append([]byte{msgp.FixArrayMin | byte(len(fields))}, bytes.Join(fields, nil)...)
 }
 
 // nilFields are ten nils, a Command with every field nil.
 func nilFields() [][]byte {
 	fields := make([][]byte, commandFields)
 	for i := range fields {
-		fields[i] = []byte{mpNil}
+		fields[i] = []byte{msgp.Nil}
 	}
 	return fields
 }
@@ -171,16 +172,16 @@ func decodeBoth(b []byte) (ours Command, oursErr error, ref Command, refErr erro
 // unsigned type that holds it.
 func intForms(v int64) [][]byte {
 	var forms [][]byte
-	if v >= -32 && v <= mpPosFixIntMax {
+	if v >= -32 && v <= msgp.PosFixIntMax {
 		forms = append(forms, []byte{byte(v)})
 	}
 	for i, size := range []int{1, 2, 4, 8} {
 		shift := 64 - 8*size
 		if v<<shift>>shift == v {
-			forms = append(forms, append([]byte{mpInt8 + byte(i)}, binary.BigEndian.AppendUint64(nil, uint64(v))[8-size:]...))
+			forms = append(forms, append([]byte{msgp.Int8 + byte(i)}, binary.BigEndian.AppendUint64(nil, uint64(v))[8-size:]...))
 		}
 		if v >= 0 && (size == 8 || uint64(v) < 1<<(8*size)) {
-			forms = append(forms, append([]byte{mpUint8 + byte(i)}, binary.BigEndian.AppendUint64(nil, uint64(v))[8-size:]...))
+			forms = append(forms, append([]byte{msgp.Uint8 + byte(i)}, binary.BigEndian.AppendUint64(nil, uint64(v))[8-size:]...))
 		}
 	}
 	return forms
@@ -206,7 +207,7 @@ func TestCommandIntegerForms(t *testing.T) {
 		values = append(values, value{forms: intForms(v), negative: v < 0, big: uint64(v)})
 	}
 	for _, v := range []uint64{math.MaxInt64 + 1, math.MaxUint64} {
-		values = append(values, value{forms: [][]byte{binary.BigEndian.AppendUint64([]byte{mpUint64}, v)}, big: v})
+		values = append(values, value{forms: [][]byte{binary.BigEndian.AppendUint64([]byte{msgp.Uint64}, v)}, big: v})
 	}
 	for _, v := range values {
 		for _, form := range v.forms {
@@ -242,33 +243,33 @@ func TestCommandIntegerForms(t *testing.T) {
 // TestCommandLiberalForms: forms no encoder of this format writes but
 // go-msgpack reads, which Unmarshal reads the same way.
 func TestCommandLiberalForms(t *testing.T) {
-	full := commandArray([][]byte{{0x01}, {0xa1, 'k'}, {mpBin8, 1, 'v'}, {mpTrue}, {0x07}, {0x03}, {0x09}, {0x0a}, {0x0b}, {0x0c}})
+	full := commandArray([][]byte{{0x01}, {0xa1, 'k'}, {msgp.Bin8, 1, 'v'}, {msgp.True}, {0x07}, {0x03}, {0x09}, {0x0a}, {0x0b}, {0x0c}})
 	want := Command{Op: OpPut, Key: "k", Value: []byte("v"), Cond: true, IfModRevision: 7, Session: 3, Seq: 9, SessionTTL: 10, Time: 11, RequestID: 12}
 	cases := map[string]struct {
 		in   []byte
 		want Command
 	}{
 		"canonical":            {full, want},
-		"array16 header":       {append([]byte{mpArray16, 0, 10}, full[1:]...), want},
-		"array32 header":       {append([]byte{mpArray32, 0, 0, 0, 10}, full[1:]...), want},
+		"array16 header":       {append([]byte{msgp.Array16, 0, 10}, full[1:]...), want},
+		"array32 header":       {append([]byte{msgp.Array32, 0, 0, 0, 10}, full[1:]...), want},
 		"Cond as fixint 1":     {withField(3, []byte{0x01}), Command{Cond: true}},
 		"Cond as fixint 0":     {withField(3, []byte{0x00}), Command{}},
-		"Key as bin":           {withField(1, []byte{mpBin8, 1, 'k'}), Command{Key: "k"}},
-		"Key as str8":          {withField(1, []byte{mpStr8, 1, 'k'}), Command{Key: "k"}},
-		"Key as str32":         {withField(1, []byte{mpStr32, 0, 0, 0, 1, 'k'}), Command{Key: "k"}},
+		"Key as bin":           {withField(1, []byte{msgp.Bin8, 1, 'k'}), Command{Key: "k"}},
+		"Key as str8":          {withField(1, []byte{msgp.Str8, 1, 'k'}), Command{Key: "k"}},
+		"Key as str32":         {withField(1, []byte{msgp.Str32, 0, 0, 0, 1, 'k'}), Command{Key: "k"}},
 		"Value as fixstr":      {withField(2, []byte{0xa1, 'v'}), Command{Value: []byte("v")}},
-		"Value as str16":       {withField(2, []byte{mpStr16, 0, 1, 'v'}), Command{Value: []byte("v")}},
-		"Value as empty str":   {withField(2, []byte{mpFixStrMin}), Command{Value: []byte{}}},
-		"Value as bin32":       {withField(2, []byte{mpBin32, 0, 0, 0, 1, 'v'}), Command{Value: []byte("v")}},
-		"Value as empty bin32": {withField(2, []byte{mpBin32, 0, 0, 0, 0}), Command{Value: []byte{}}},
-		"Key as empty bin":     {withField(1, []byte{mpBin8, 0}), Command{}},
-		"empty array":          {[]byte{mpFixArrayMin}, Command{}},
+		"Value as str16":       {withField(2, []byte{msgp.Str16, 0, 1, 'v'}), Command{Value: []byte("v")}},
+		"Value as empty str":   {withField(2, []byte{msgp.FixStrMin}), Command{Value: []byte{}}},
+		"Value as bin32":       {withField(2, []byte{msgp.Bin32, 0, 0, 0, 1, 'v'}), Command{Value: []byte("v")}},
+		"Value as empty bin32": {withField(2, []byte{msgp.Bin32, 0, 0, 0, 0}), Command{Value: []byte{}}},
+		"Key as empty bin":     {withField(1, []byte{msgp.Bin8, 0}), Command{}},
+		"empty array":          {[]byte{msgp.FixArrayMin}, Command{}},
 		"every field nil":      {commandArray(nilFields()), Command{}},
-		"Op nil":               {withField(0, []byte{mpNil}), Command{}},
-		"IfModRevision nil":    {withField(4, []byte{mpNil}), Command{}},
-		"RequestID nil":        {withField(9, []byte{mpNil}), Command{}},
-		"Key nil, Cond nil":    {commandArray(append([][]byte{{0x02}, {mpNil}, {mpNil}, {mpNil}}, zeroFields()[4:]...)), Command{Op: OpDelete}},
-		"Time -1 as int64":     {withField(8, []byte{mpInt64, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), Command{Time: -1}},
+		"Op nil":               {withField(0, []byte{msgp.Nil}), Command{}},
+		"IfModRevision nil":    {withField(4, []byte{msgp.Nil}), Command{}},
+		"RequestID nil":        {withField(9, []byte{msgp.Nil}), Command{}},
+		"Key nil, Cond nil":    {commandArray(append([][]byte{{0x02}, {msgp.Nil}, {msgp.Nil}, {msgp.Nil}}, zeroFields()[4:]...)), Command{Op: OpDelete}},
+		"Time -1 as int64":     {withField(8, []byte{msgp.Int64, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), Command{Time: -1}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -288,8 +289,8 @@ func TestCommandStricterThanCodec(t *testing.T) {
 	for name, in := range map[string][]byte{
 		"array of ints for Key":    withField(1, []byte{0x92, 'k', 'k'}),
 		"array of ints for Value":  withField(2, []byte{0x91, 'v'}),
-		"uint64 max for Time":      withField(8, binary.BigEndian.AppendUint64([]byte{mpUint64}, math.MaxUint64)),
-		"uint64 2^63 for TTL":      withField(7, binary.BigEndian.AppendUint64([]byte{mpUint64}, 1<<63)),
+		"uint64 max for Time":      withField(8, binary.BigEndian.AppendUint64([]byte{msgp.Uint64}, math.MaxUint64)),
+		"uint64 2^63 for TTL":      withField(7, binary.BigEndian.AppendUint64([]byte{msgp.Uint64}, 1<<63)),
 		"fixext in a new field":    commandArray(append(zeroFields(), []byte{0xd4, 0x01, 0x00})),
 		"ext8 in a new field":      commandArray(append(zeroFields(), []byte{0xc7, 0x01, 0x05, 0x00})),
 		"ext in a new field array": commandArray(append(zeroFields(), []byte{0x91, 0xd4, 0x01, 0x00})),
@@ -329,15 +330,15 @@ func TestCommandFewerFields(t *testing.T) {
 func splitFields(t require.TestingT, c Command) [][]byte {
 	b, err := c.Marshal()
 	require.NoError(t, err)
-	r := commandReader{b: b}
-	n := r.arrayLen()
+	r := msgp.NewReader(b, commandDepth)
+	n := r.ReadArrayLen()
 	var fields [][]byte
 	for range n {
-		start := r.off
-		r.skip(2)
-		fields = append(fields, b[start:r.off])
+		start := r.Offset()
+		r.Skip(1)
+		fields = append(fields, b[start:r.Offset()])
 	}
-	require.NoError(t, r.finish())
+	require.NoError(t, r.Finish())
 	require.Len(t, fields, commandFields)
 	return fields
 }
@@ -384,7 +385,7 @@ func TestCommandMoreFields(t *testing.T) {
 	for name, extra := range extras {
 		t.Run(name, func(t *testing.T) {
 			fields := splitFields(t, full)
-			b := append([]byte{mpFixArrayMin | byte(commandFields+extra.values)}, bytes.Join(fields, nil)...)
+			b := append([]byte{msgp.FixArrayMin | byte(commandFields+extra.values)}, bytes.Join(fields, nil)...)
 			b = append(b, mustDecodeHex(t, extra.hex)...)
 			ours, oursErr, ref, refErr := decodeBoth(b)
 			require.NoError(t, refErr, "%x", b)
@@ -508,9 +509,9 @@ func TestCommandTooLarge(t *testing.T) {
 	if strconv.IntSize < 64 {
 		t.Skip("a slice cannot be that long")
 	}
-	n := uint64(maxFramed) + 1
-	require.ErrorIs(t, framedLenError("Value", int(n)), ErrTooLarge)
-	require.NoError(t, framedLenError("Value", maxFramed))
+	longest := uint64(msgp.MaxLen) // a variable: a 32-bit int cannot hold the constant
+	require.ErrorIs(t, framedLenError("Value", int(longest+1)), ErrTooLarge)
+	require.NoError(t, framedLenError("Value", int(longest)))
 }
 
 // FuzzCommandUnmarshal decodes arbitrary bytes with Unmarshal and with

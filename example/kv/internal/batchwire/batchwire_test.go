@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
+	"github.com/keelraft/raft/example/kv/internal/msgp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -183,19 +184,19 @@ func TestReadsGoMsgpack(t *testing.T) {
 // Fields appended by a newer writer are skipped; fields missing from a
 // shorter one are zero.
 func TestSkipsNewFieldsAndZeroesMissingOnes(t *testing.T) {
-	b := []byte{mpFixArrayMin | 2, mpFixArrayMin | 2}
-	b = append(b, mpFixArrayMin|8, byte(OpPut), mpFixStrMin|1, 'k', mpNil, mpNil, 7, 9,
-		mpFixMapMin|1, mpFixStrMin|1, 'x', mpFixArrayMin|2, mpFloat64, 0, 0, 0, 0, 0, 0, 0, 0, mpTrue, // unknown field 6
-		mpBin8, 1, 'z') // unknown field 7
-	b = append(b, mpFixArrayMin|1, byte(OpDelete))
-	b = append(b, mpStr8, 2, 'h', 'i') // an unknown request field
+	b := []byte{msgp.FixArrayMin | 2, msgp.FixArrayMin | 2}
+	b = append(b, msgp.FixArrayMin|8, byte(OpPut), msgp.FixStrMin|1, 'k', msgp.Nil, msgp.Nil, 7, 9,
+		msgp.FixMapMin|1, msgp.FixStrMin|1, 'x', msgp.FixArrayMin|2, msgp.Float64, 0, 0, 0, 0, 0, 0, 0, 0, msgp.True, // unknown field 6
+		msgp.Bin8, 1, 'z') // unknown field 7
+	b = append(b, msgp.FixArrayMin|1, byte(OpDelete))
+	b = append(b, msgp.Str8, 2, 'h', 'i') // an unknown request field
 	ws, err := DecodeRequest(b, 10)
 	require.NoError(t, err)
 	require.Equal(t, []Write{{Op: OpPut, Key: "k", Session: 7, Seq: 9}, {Op: OpDelete}}, clearOffsets(ws))
 
-	b = []byte{mpFixArrayMin | 3, mpFixArrayMin | 1, 4, mpFixArrayMin | 1, mpFixArrayMin | 9}
-	b = append(b, 0xcd, 0x01, 0xf7, 1, 2, 3, 4, 5, mpFixStrMin|1, 'e', mpNil, mpInt64, 0, 0, 0, 0, 0, 0, 0, 1)
-	b = append(b, mpNil)
+	b = []byte{msgp.FixArrayMin | 3, msgp.FixArrayMin | 1, 4, msgp.FixArrayMin | 1, msgp.FixArrayMin | 9}
+	b = append(b, 0xcd, 0x01, 0xf7, 1, 2, 3, 4, 5, msgp.FixStrMin|1, 'e', msgp.Nil, msgp.Int64, 0, 0, 0, 0, 0, 0, 0, 1)
+	b = append(b, msgp.Nil)
 	h, rs, err := DecodeAnswer(b)
 	require.NoError(t, err)
 	require.Equal(t, Header{MemberID: 4}, h)
@@ -206,20 +207,20 @@ func TestRefusesMalformedBodies(t *testing.T) {
 	valid := encodeRequest(sampleWrites()[:2])
 	for name, b := range map[string][]byte{
 		"empty":            {},
-		"not an array":     {mpFixMapMin},
+		"not an array":     {msgp.FixMapMin},
 		"trailing byte":    append(append([]byte{}, valid...), 0),
-		"writes not array": {mpFixArrayMin | 1, 5},
-		"too many writes":  append([]byte{mpFixArrayMin | 1, mpArray16, 0x04, 0x01}, bytes.Repeat([]byte{mpFixArrayMin}, 1025)...),
-		"op 3":             {mpFixArrayMin | 1, mpFixArrayMin | 1, mpFixArrayMin | 1, 3},
-		"negative seq":     {mpFixArrayMin | 1, mpFixArrayMin | 1, mpFixArrayMin | 6, 1, mpNil, mpNil, mpNil, 1, 0xff},
-		"if_mod > int64":   {mpFixArrayMin | 1, mpFixArrayMin | 1, mpFixArrayMin | 4, 1, mpNil, mpNil, mpUint64, 0x80, 0, 0, 0, 0, 0, 0, 0},
-		"key not bytes":    {mpFixArrayMin | 1, mpFixArrayMin | 1, mpFixArrayMin | 2, 1, 5},
-		"ext":              {mpFixArrayMin | 2, mpFixArrayMin, 0xd4, 0, 0},
-		"0xc1":             {mpFixArrayMin | 2, mpFixArrayMin, 0xc1},
-		"huge bin":         {mpFixArrayMin | 1, mpFixArrayMin | 1, mpFixArrayMin | 3, 1, mpNil, mpBin32, 0xff, 0xff, 0xff, 0xff},
-		"huge array":       {mpFixArrayMin | 1, mpArray32, 0xff, 0xff, 0xff, 0xff},
-		"huge map skipped": {mpFixArrayMin | 2, mpFixArrayMin, mpMap32, 0xff, 0xff, 0xff, 0xff},
-		"deep nesting":     append([]byte{mpFixArrayMin | 2, mpFixArrayMin}, bytes.Repeat([]byte{mpFixArrayMin | 1}, 100)...),
+		"writes not array": {msgp.FixArrayMin | 1, 5},
+		"too many writes":  append([]byte{msgp.FixArrayMin | 1, msgp.Array16, 0x04, 0x01}, bytes.Repeat([]byte{msgp.FixArrayMin}, 1025)...),
+		"op 3":             {msgp.FixArrayMin | 1, msgp.FixArrayMin | 1, msgp.FixArrayMin | 1, 3},
+		"negative seq":     {msgp.FixArrayMin | 1, msgp.FixArrayMin | 1, msgp.FixArrayMin | 6, 1, msgp.Nil, msgp.Nil, msgp.Nil, 1, 0xff},
+		"if_mod > int64":   {msgp.FixArrayMin | 1, msgp.FixArrayMin | 1, msgp.FixArrayMin | 4, 1, msgp.Nil, msgp.Nil, msgp.Uint64, 0x80, 0, 0, 0, 0, 0, 0, 0},
+		"key not bytes":    {msgp.FixArrayMin | 1, msgp.FixArrayMin | 1, msgp.FixArrayMin | 2, 1, 5},
+		"ext":              {msgp.FixArrayMin | 2, msgp.FixArrayMin, 0xd4, 0, 0},
+		"0xc1":             {msgp.FixArrayMin | 2, msgp.FixArrayMin, 0xc1},
+		"huge bin":         {msgp.FixArrayMin | 1, msgp.FixArrayMin | 1, msgp.FixArrayMin | 3, 1, msgp.Nil, msgp.Bin32, 0xff, 0xff, 0xff, 0xff},
+		"huge array":       {msgp.FixArrayMin | 1, msgp.Array32, 0xff, 0xff, 0xff, 0xff},
+		"huge map skipped": {msgp.FixArrayMin | 2, msgp.FixArrayMin, msgp.Map32, 0xff, 0xff, 0xff, 0xff},
+		"deep nesting":     append([]byte{msgp.FixArrayMin | 2, msgp.FixArrayMin}, bytes.Repeat([]byte{msgp.FixArrayMin | 1}, 100)...),
 	} {
 		_, err := DecodeRequest(b, 1024)
 		require.ErrorIs(t, err, ErrMalformed, name)
@@ -234,7 +235,7 @@ func TestRefusesMalformedBodies(t *testing.T) {
 		_, _, err := DecodeAnswer(ans[:cut])
 		require.ErrorIs(t, err, ErrMalformed, "cut at %d", cut)
 	}
-	_, _, err := DecodeAnswer([]byte{mpFixArrayMin | 2, mpFixArrayMin, mpFixArrayMin | 1, mpFixArrayMin | 1, mpUint16, 0x03, 0xe8})
+	_, _, err := DecodeAnswer([]byte{msgp.FixArrayMin | 2, msgp.FixArrayMin, msgp.FixArrayMin | 1, msgp.FixArrayMin | 1, msgp.Uint16, 0x03, 0xe8})
 	require.ErrorIs(t, err, ErrMalformed, "code 1000")
 }
 
@@ -242,9 +243,9 @@ func TestRefusesMalformedBodies(t *testing.T) {
 // the bytes left before anything is allocated.
 func TestHostileLengthsAllocateLittle(t *testing.T) {
 	for _, b := range [][]byte{
-		{mpFixArrayMin | 1, mpArray32, 0, 0, 0x04, 0},
-		{mpFixArrayMin | 1, mpArray16, 0x03, 0xff, mpFixArrayMin | 3, 1, mpStr32, 0x7f, 0xff, 0xff, 0xff},
-		{mpFixArrayMin | 2, mpArray32, 0x7f, 0xff, 0xff, 0xff},
+		{msgp.FixArrayMin | 1, msgp.Array32, 0, 0, 0x04, 0},
+		{msgp.FixArrayMin | 1, msgp.Array16, 0x03, 0xff, msgp.FixArrayMin | 3, 1, msgp.Str32, 0x7f, 0xff, 0xff, 0xff},
+		{msgp.FixArrayMin | 2, msgp.Array32, 0x7f, 0xff, 0xff, 0xff},
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -261,7 +262,7 @@ func TestHostileLengthsAllocateLittle(t *testing.T) {
 // fails with ErrMalformed; none panics.
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add(encodeRequest(sampleWrites()))
-	f.Add([]byte{mpFixArrayMin | 1, mpFixArrayMin})
+	f.Add([]byte{msgp.FixArrayMin | 1, msgp.FixArrayMin})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ws, err := DecodeRequest(b, 1024)
 		if err != nil {
