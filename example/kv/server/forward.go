@@ -10,9 +10,11 @@ import (
 )
 
 // maxForwardedResponse bounds the response of the leader a follower
-// relays.
+// relays: above any answer the leader gives, so that no answer is cut.
+// The largest echoes the values of the largest request (a batch), and a
+// value's JSON is at most six times its size (\u0001 for a control byte).
 func (s *Server) maxForwardedResponse() int64 {
-	return 2*int64(s.cfg.MaxValueSize) + 1<<20
+	return 6*int64(s.batchBodyLimit()) + 1<<20
 }
 
 // forward sends r, with body, to the leader and relays its answer. A

@@ -494,3 +494,17 @@ func TestWriteAbandonedByStopIsOutcomeUnknown(t *testing.T) {
 	require.Equal(t, http.StatusGatewayTimeout, r.code, r.raw)
 	require.Contains(t, r.body["error"], "outcome is unknown")
 }
+
+// A follower relays the leader's whole answer. A value of MaxValueSize
+// made of control characters is six times longer in JSON (\u0001 per
+// byte): a relay cut at a size of the order of the value would hand the
+// client a truncated body.
+func TestForwardedAnswerIsWhole(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead, f := c.leader(), c.follower()
+	value := strings.Repeat("\x01", DefaultMaxValueSize)
+	put(t, lead, "k", value)
+	r := do(t, http.MethodGet, f.HTTPURL()+"/kv/k", nil) // linearizable: forwarded
+	require.Equal(t, http.StatusOK, r.code)
+	require.Equal(t, value, r.body["value"])
+}
