@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -102,4 +103,14 @@ func TestRunExitStatus(t *testing.T) {
 	require.Contains(t, errOut.String(), "-snapshot-every")
 	require.Equal(t, exitOK, run([]string{"help"}, &out, &errOut))
 	require.Contains(t, out.String(), "kv serve")
+}
+
+// The kv processes raise GOGC unless the environment sets it.
+func TestSetGCPercent(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	setGCPercent(func(string) string { return "" })
+	require.Equal(t, gcPercent, debug.SetGCPercent(100))
+	setGCPercent(func(string) string { return "50" })
+	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC in the environment wins")
 }
