@@ -165,15 +165,6 @@ func (s *Server) restore() error {
 	if err != nil {
 		return fmt.Errorf("server: read log: %w", err)
 	}
-	if !raft.IsEmptySnap(snap) && hs.Commit < snap.Metadata.Index {
-		// A snapshot holds only committed entries, but the commit index
-		// the persister writes may lag it (it holds back a commit index
-		// alone). The core wants a commit index within the log.
-		hs.Commit = snap.Metadata.Index
-		if err := s.wal.Save(hs, nil, raft.Snapshot{}, true); err != nil {
-			return fmt.Errorf("server: raise the commit index to the snapshot's: %w", err)
-		}
-	}
 	s.store = store.New()
 	if !raft.IsEmptySnap(snap) {
 		if err := s.store.Restore(snap.Data); err != nil {

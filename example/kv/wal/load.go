@@ -60,6 +60,13 @@ func (s *Storage) load() error {
 	if err := s.mem.Append(ents); err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
+	if idx := base.Metadata.Index; hs.Commit < idx {
+		// A snapshot holds only committed entries, but a host may write
+		// the commit index lazily (a HardState whose only change is the
+		// commit index need not be synced): the log's may lag its
+		// snapshot's, and raft refuses a commit index outside the log.
+		hs.Commit = idx
+	}
 	s.hs = hs
 	_ = s.mem.SetHardState(hs)
 

@@ -811,3 +811,23 @@ func TestTornInstall(t *testing.T) {
 	assert.Empty(t, files(t, s.dir, snapshotExt))
 	assert.Contains(t, logs.String(), "torn write")
 }
+
+// A host may write its commit index lazily, so the log's may lag its own
+// snapshot. Open reports a commit index at least the snapshot's: raft
+// refuses one below it, and a snapshot holds only committed entries.
+func TestOpenRaisesCommitIndexToTheSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, 0)
+	require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: 1}, entries(1, 5, 1, 8), raft.Snapshot{}, true))
+	_, err := s.CreateSnapshot(4, &raft.ConfState{Voters: []uint64{1}}, []byte("state"))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, _ = open(t, dir, 0)
+	hs, _, err := s.InitialState()
+	require.NoError(t, err)
+	require.Equal(t, raft.HardState{Term: 1, Commit: 4}, hs)
+	rn, err := raft.NewRawNode(&raft.Config{ID: 1, ElectionTick: 10, HeartbeatTick: 1, Storage: s, Applied: 4, MaxInflightMsgs: 1, Logger: raft.DiscardLogger})
+	require.NoError(t, err, "raft takes the log")
+	require.Equal(t, uint64(4), rn.BasicStatus().Commit)
+}
