@@ -88,35 +88,38 @@ func (s *Server) checkKey(w http.ResponseWriter, key string) bool {
 	return false
 }
 
-func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, key string) {
+// writeCommand checks key and the query of a PUT or DELETE and returns the
+// command it asks for, or answers 400 and returns false.
+func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op store.Op, key string) (store.Command, bool) {
 	if !s.checkKey(w, key) {
-		return
+		return store.Command{}, false
 	}
 	q, err := parseWriteQuery(r)
 	if err != nil {
 		s.badRequest(w, "%v", err)
-		return
+		return store.Command{}, false
 	}
-	value, ok := s.readBody(w, r, s.cfg.MaxValueSize)
+	return store.Command{Op: op, Key: key, Cond: q.cond, IfModRevision: q.ifModRevision, Session: q.session, Seq: q.seq}, true
+}
+
+func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, key string) {
+	cmd, ok := s.writeCommand(w, r, store.OpPut, key)
 	if !ok {
 		return
 	}
-	cmd := store.Command{Op: store.OpPut, Key: key, Value: value, Cond: q.cond, IfModRevision: q.ifModRevision, Session: q.session, Seq: q.seq}
-	s.write(w, r, value, cmd, func(res store.Result) {
+	if cmd.Value, ok = s.readBody(w, r, s.cfg.MaxValueSize); !ok {
+		return
+	}
+	s.write(w, r, cmd.Value, cmd, func(res store.Result) {
 		writeJSON(w, http.StatusOK, newKVBody(s.header(res.Revision), res.KV))
 	})
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, key string) {
-	if !s.checkKey(w, key) {
+	cmd, ok := s.writeCommand(w, r, store.OpDelete, key)
+	if !ok {
 		return
 	}
-	q, err := parseWriteQuery(r)
-	if err != nil {
-		s.badRequest(w, "%v", err)
-		return
-	}
-	cmd := store.Command{Op: store.OpDelete, Key: key, Cond: q.cond, IfModRevision: q.ifModRevision, Session: q.session, Seq: q.seq}
 	s.write(w, r, nil, cmd, func(res store.Result) {
 		writeJSON(w, http.StatusOK, map[string]any{"header": s.header(res.Revision), "deleted": res.Deleted})
 	})
