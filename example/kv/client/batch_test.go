@@ -168,22 +168,7 @@ func TestConcurrentWritesAreCoalesced(t *testing.T) {
 		opts.MaxBatch = 8
 		c := newTestClient(t, fc.urls(), opts)
 		const writers, writes = 32, 20
-		var wg sync.WaitGroup
-		errs := make(chan error, writers*writes)
-		for w := range writers {
-			wg.Go(func() {
-				for i := range writes {
-					if _, err := c.Put(context.Background(), fmt.Sprint("k", w), []byte(fmt.Sprint(i))); err != nil {
-						errs <- err
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+		putConcurrently(t, c, writers, writes)
 		requests := len(fc.requests(0, "PUT")) + len(fc.requests(0, "POST /batch"))
 		require.Less(t, requests, writers*writes/3, "%d requests for %d writes", requests, writers*writes)
 		for _, n := range fc.batchSizes(0) {

@@ -338,22 +338,7 @@ func TestConcurrentWritesShareSessions(t *testing.T) {
 	opts.MaxSessions = 3
 	c := newTestClient(t, fc.urls(), opts)
 	const writers, writes = 16, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*writes)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range writes {
-				if _, err := c.Put(context.Background(), fmt.Sprint("k", w), []byte(fmt.Sprint(i))); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	putConcurrently(t, c, writers, writes)
 	require.Equal(t, int64(writers*writes), fc.st.Revision())
 	require.LessOrEqual(t, len(fc.requests(0, "POST /sessions")), 3)
 	for w := range writers {
@@ -402,4 +387,26 @@ func TestClosedClientRefusesWrites(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	require.True(t, strings.Contains(err.Error(), "put"))
 	require.False(t, errors.Is(err, ErrOutcomeUnknown))
+}
+
+// putConcurrently has writers goroutines put writes values each, 0 to
+// writes-1, writer w to key "k<w>", through c; every put must succeed.
+func putConcurrently(t *testing.T, c *Client, writers, writes int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*writes)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range writes {
+				if _, err := c.Put(context.Background(), fmt.Sprint("k", w), []byte(fmt.Sprint(i))); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
