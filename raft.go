@@ -56,11 +56,10 @@ type raft struct {
 	// (its own vote, the leader's own append) are stepped then.
 	msgs            []Message
 	msgsAfterAppend []Message
-	// msgsAwaitingAdvance holds, for each Ready handed out and not yet
-	// advanced (oldest first), the msgsAfterAppend it took; each Advance
-	// releases the oldest batch. Batches past the length keep their arrays
+	// readies are the Readys handed out and not yet advanced, oldest
+	// first (see readyRecord). Records past the length keep their arrays
 	// for reuse.
-	msgsAwaitingAdvance [][]Message
+	readies []readyRecord
 
 	// appendsPending and heartbeatPending ask for an append broadcast and a
 	// heartbeat round with the next Ready, so that many proposals (or
@@ -240,46 +239,71 @@ func (r *raft) dropAppendAcks(index uint64) {
 		return m.Type == MsgAppResp && !m.Reject && m.To != r.id && m.Index >= index
 	}
 	r.msgsAfterAppend = slices.DeleteFunc(r.msgsAfterAppend, stale)
-	for i, held := range r.msgsAwaitingAdvance {
-		r.msgsAwaitingAdvance[i] = slices.DeleteFunc(held, stale)
+	for i := range r.readies {
+		r.readies[i].held = slices.DeleteFunc(r.readies[i].held, stale)
 	}
 }
 
-// holdAcks moves the acknowledgements taken by a Ready being handed out
-// into a batch of their own, released by that Ready's Advance.
-func (r *raft) holdAcks() {
-	k := len(r.msgsAwaitingAdvance)
-	if k < cap(r.msgsAwaitingAdvance) {
-		r.msgsAwaitingAdvance = r.msgsAwaitingAdvance[:k+1]
+// readyRecord is what Advance needs of a Ready: what it asked to persist,
+// what it handed out to apply, and the acknowledgements it held back,
+// which its Advance releases.
+type readyRecord struct {
+	last    entryID // the last entry of Entries, zero if none
+	snap    uint64  // the index of Snapshot, 0 if none
+	applied uint64  // the last index of CommittedEntries, 0 if none
+	held    []Message
+}
+
+// pushReady records a Ready being handed out, with the acknowledgements
+// it takes, and returns the record for the caller to fill in.
+func (r *raft) pushReady() *readyRecord {
+	k := len(r.readies)
+	if k < cap(r.readies) {
+		r.readies = r.readies[:k+1]
 	} else {
-		r.msgsAwaitingAdvance = append(r.msgsAwaitingAdvance, nil)
+		r.readies = append(r.readies, readyRecord{})
 	}
-	r.msgsAwaitingAdvance[k] = append(r.msgsAwaitingAdvance[k][:0], r.msgsAfterAppend...)
+	rec := &r.readies[k]
+	*rec = readyRecord{held: append(rec.held[:0], r.msgsAfterAppend...)}
 	clear(r.msgsAfterAppend)
 	r.msgsAfterAppend = r.msgsAfterAppend[:0]
+	return rec
 }
 
-// releaseAcks releases the oldest batch of held acknowledgements, the
-// oldest Ready's writes being durable now: those to this node are stepped,
-// the others go out with the next Ready.
-func (r *raft) releaseAcks() {
-	batches := r.msgsAwaitingAdvance
-	if len(batches) == 0 {
+// advanceReady completes the oldest Ready not yet advanced: its writes
+// are durable and its committed entries applied. Its acknowledgements are
+// released: those to this node are stepped, the others go out with the
+// next Ready.
+func (r *raft) advanceReady() {
+	if len(r.readies) == 0 {
 		return
 	}
-	held := batches[0]
-	copy(batches, batches[1:])
-	// The released batch's array goes past the length, for reuse.
-	batches[len(batches)-1] = held
-	r.msgsAwaitingAdvance = batches[:len(batches)-1]
-	for _, m := range held {
+	rec := r.readies[0]
+	copy(r.readies, r.readies[1:])
+	// The record's array goes past the length, for reuse.
+	r.readies[len(r.readies)-1] = readyRecord{held: rec.held}
+	r.readies = r.readies[:len(r.readies)-1]
+
+	if rec.snap != 0 {
+		r.raftLog.stableSnapTo(rec.snap)
+		if rec.snap > r.raftLog.applied {
+			r.raftLog.appliedTo(rec.snap)
+		}
+	}
+	if rec.last.index != 0 {
+		r.raftLog.stableTo(rec.last)
+	}
+	if rec.applied > r.raftLog.applied {
+		r.appliedTo(rec.applied)
+	}
+	for _, m := range rec.held {
 		if m.To == r.id {
 			_ = r.Step(m)
 		} else {
 			r.msgs = append(r.msgs, m)
 		}
 	}
-	clear(held)
+	clear(rec.held)
 }
 
 // reset starts term with a clean volatile state.

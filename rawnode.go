@@ -86,19 +86,8 @@ type RawNode struct {
 	prevSoftSt SoftState
 	prevHardSt HardState
 
-	// pending records the Readys handed out and not yet advanced, oldest
-	// first, for Advance.
-	pending []readyRecord
 	// propBuf carries a proposal into Step without allocating.
 	propBuf [1]Entry
-}
-
-// readyRecord is what Advance needs of a Ready: what it asked to persist
-// and what it handed out to apply.
-type readyRecord struct {
-	last    entryID // the last entry of Entries, zero if none
-	snap    uint64  // the index of Snapshot, 0 if none
-	applied uint64  // the last index of CommittedEntries, 0 if none
 }
 
 // NewRawNode returns a node over config.Storage. For a new cluster, call
@@ -279,9 +268,9 @@ func (rn *RawNode) Ready() Ready {
 	// The host owns rd.Messages now; size the next batch like this one.
 	r.msgs = make([]Message, 0, len(rd.Messages))
 	r.readStates = nil
-	r.holdAcks()
 	r.raftLog.unstable.acceptHandedOut()
-	rec := readyRecord{snap: rd.Snapshot.Metadata.Index}
+	rec := r.pushReady()
+	rec.snap = rd.Snapshot.Metadata.Index
 	if n := len(rd.Entries); n > 0 {
 		rec.last = entryID{term: rd.Entries[n-1].Term, index: rd.Entries[n-1].Index}
 	}
@@ -290,7 +279,6 @@ func (rn *RawNode) Ready() Ready {
 		r.raftLog.acceptApplying(rec.applied)
 		r.reduceUncommittedSize(payloadsSize(rd.CommittedEntries))
 	}
-	rn.pending = append(rn.pending, rec)
 	return rd
 }
 
@@ -299,28 +287,7 @@ func (rn *RawNode) Ready() Ready {
 // Acknowledgements of those writes are released to the next Ready; the
 // node's own (its vote, the leader's own log) take effect now. The argument
 // is ignored; it is kept for compatibility with etcd's API.
-func (rn *RawNode) Advance(_ Ready) {
-	if len(rn.pending) == 0 {
-		return
-	}
-	r := rn.raft
-	rec := rn.pending[0]
-	copy(rn.pending, rn.pending[1:])
-	rn.pending = rn.pending[:len(rn.pending)-1]
-	if rec.snap != 0 {
-		r.raftLog.stableSnapTo(rec.snap)
-		if rec.snap > r.raftLog.applied {
-			r.raftLog.appliedTo(rec.snap)
-		}
-	}
-	if rec.last.index != 0 {
-		r.raftLog.stableTo(rec.last)
-	}
-	if rec.applied > r.raftLog.applied {
-		r.appliedTo(rec.applied)
-	}
-	r.releaseAcks()
-}
+func (rn *RawNode) Advance(_ Ready) { rn.raft.advanceReady() }
 
 // Status returns the node's current state, with the progress of every
 // follower if it leads.
