@@ -72,23 +72,11 @@ func (s *Server) proposeConfChange(c *confChange) {
 // is applied.
 func (s *Server) changeMembers(ctx context.Context, ch changeRequest) error {
 	c := &confChange{change: ch, done: make(chan error, 1)}
-	select {
-	case s.confc <- c:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.loopDone:
-		return s.loopErr
+	err, waitErr := handOver(s, ctx, s.confc, c, c.done)
+	if waitErr != nil {
+		return waitErr
 	}
-	// The loop may have proposed the change: giving up now leaves its
-	// outcome unknown.
-	select {
-	case err := <-c.done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
-	case <-s.loopDone:
-		return fmt.Errorf("%w: %w", errAbandoned, s.loopErr)
-	}
+	return err
 }
 
 // call runs f on the loop goroutine, where it may use the RawNode, and

@@ -223,22 +223,33 @@ func statusOfSessionError(msg string) int {
 // proposeAndWait hands p to the loop and waits for its entry to be
 // applied.
 func (s *Server) proposeAndWait(ctx context.Context, p *proposal) (applied, error) {
-	select {
-	case s.propc <- p:
-	case <-ctx.Done():
-		return applied{}, ctx.Err()
-	case <-s.loopDone:
-		return applied{}, s.loopErr
+	out, err := handOver(s, ctx, s.propc, p, p.done)
+	if err != nil {
+		return applied{}, err
 	}
-	// From here on the loop may have proposed p: giving up means the
-	// outcome is unknown, not that nothing was done.
+	return out, out.err
+}
+
+// handOver gives v to the loop on c and waits for the loop's answer on
+// done. Once the loop took v it may have proposed it: giving up then (the
+// request ended, the loop stopped) leaves the outcome unknown, and the
+// error wraps errAbandoned; before, nothing was done.
+func handOver[T, R any](s *Server, ctx context.Context, c chan<- T, v T, done <-chan R) (R, error) {
+	var none R
 	select {
-	case out := <-p.done:
-		return out, out.err
+	case c <- v:
 	case <-ctx.Done():
-		return applied{}, fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
+		return none, ctx.Err()
 	case <-s.loopDone:
-		return applied{}, fmt.Errorf("%w: %w", errAbandoned, s.loopErr)
+		return none, s.loopErr
+	}
+	select {
+	case r := <-done:
+		return r, nil
+	case <-ctx.Done():
+		return none, fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
+	case <-s.loopDone:
+		return none, fmt.Errorf("%w: %w", errAbandoned, s.loopErr)
 	}
 }
 
