@@ -122,6 +122,15 @@ func (p *pair) reopen(segSize int64) *logBuffer {
 	if p.noSync {
 		withoutSyncs(s)
 	}
+	// Open raises a commit index behind the snapshot; the model follows.
+	hs, _, err := p.model.InitialState()
+	require.NoError(p.t, err)
+	snap, err := p.model.Snapshot()
+	require.NoError(p.t, err)
+	if hs.Commit < snap.Metadata.Index {
+		hs.Commit = snap.Metadata.Index
+		require.NoError(p.t, p.model.SetHardState(hs))
+	}
 	return logs
 }
 
