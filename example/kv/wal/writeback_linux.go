@@ -20,19 +20,7 @@ const (
 // piling up dirty pages that a later fsync would send to the disk all at
 // once, in front of the log's own writes.
 func writeBack(f *os.File, off, n int64) error {
-	var err error
-	if cerr := control(f, func(fd int) {
-		for {
-			err = syscall.SyncFileRange(fd, off, n, syncFileRangeWaitBefore|syncFileRangeWrite|syncFileRangeWaitAfter)
-			if err != syscall.EINTR {
-				return
-			}
-		}
-	}); cerr != nil {
-		return cerr
-	}
-	if err != nil {
-		return os.NewSyscallError("sync_file_range", err)
-	}
-	return nil
+	return onFD(f, "sync_file_range", func(fd int) error {
+		return syscall.SyncFileRange(fd, off, n, syncFileRangeWaitBefore|syncFileRangeWrite|syncFileRangeWaitAfter)
+	})
 }
