@@ -179,8 +179,15 @@ func TestRunCountsAgreeWithServer(t *testing.T) {
 	require.Contains(t, out.String(), "writes:")
 	require.Contains(t, out.String(), "p99.9")
 
-	require.Equal(t, []NodeSyncs{{ID: 1, Syncs: int64(f.puts), Mean: 100 * time.Microsecond}}, res.NodeSyncs,
-		"the node's fsyncs during the run, from its /status")
+	// The node's fsyncs during the run, from its /status: every counted
+	// write was applied before the final read; a put cut short by the end
+	// of the run may be applied after it.
+	require.Len(t, res.NodeSyncs, 1)
+	ns := res.NodeSyncs[0]
+	require.Equal(t, uint64(1), ns.ID)
+	require.Equal(t, 100*time.Microsecond, ns.Mean)
+	require.GreaterOrEqual(t, ns.Syncs, res.Writes)
+	require.LessOrEqual(t, ns.Syncs, int64(f.puts))
 	require.Contains(t, out.String(), "wal fsyncs during the run:  node 1: ")
 	require.Contains(t, out.String(), "mean 100µs")
 }
