@@ -236,7 +236,8 @@ func (s *Storage) openLast(data []segmentData) error {
 	if err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
-	s.f, s.size, s.fileSize = f, int64(d.valid), int64(d.size)
+	// Whether its space was prepared is not known: it counts as not.
+	s.f, s.size, s.fileSize, s.unprepared = f, int64(d.valid), int64(d.size), true
 	if d.torn > 0 {
 		// Not only the torn bytes go, but the whole file after them, to be
 		// preallocated again below: the bytes past s.size must be zeros.

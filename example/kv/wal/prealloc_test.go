@@ -153,9 +153,11 @@ func TestFdatasyncWithinPreallocatedSpace(t *testing.T) {
 
 // A closed log's last segment keeps its preallocated zeros. Open finds the
 // end of the records in it, with nothing to warn about, and the writes go
-// on from there, not from the end of the file.
+// on from there, not from the end of the file. (Without the pipeline,
+// which would move them on to a prepared segment.)
 func TestReopenInPreallocatedSegment(t *testing.T) {
 	requirePreallocation(t)
+	withoutPrepare(t)
 	const segSize = 1 << 16
 	s, _ := open(t, t.TempDir(), segSize)
 	p := newPair(t, s)

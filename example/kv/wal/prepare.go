@@ -106,6 +106,21 @@ func (p *preparer) maybeStart() {
 	})
 }
 
+// ready reports whether a prepared file waits to be taken: the preparation
+// finished, and succeeded.
+func (p *preparer) ready() bool {
+	c := p.cur
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return c.ok && c.err == nil
+	default:
+		return false
+	}
+}
+
 // take reports whether the prepared file at p.path is ready to be renamed
 // into place; the caller then owns it. It does not wait: a preparation
 // still under way stays so, for a later roll, and the log does without it

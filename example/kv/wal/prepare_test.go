@@ -38,6 +38,8 @@ func TestRollUsesPreparedSegment(t *testing.T) {
 	s, _ := open(t, t.TempDir(), segSize)
 	p := newPair(t, s)
 	p.save(raft.HardState{Term: 1, Vote: 1, Commit: 1}, entries(1, 5, 1, 100), raft.Snapshot{})
+	p.s.prep.wait()
+	fillUntilRoll(p) // Open's segment gives way to the first prepared file
 	for round := range 3 {
 		p.s.prep.wait()
 		prepared, err := os.Stat(p.s.prep.path)
@@ -54,12 +56,69 @@ func TestRollUsesPreparedSegment(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, os.SameFile(prepared, seg), "round %d: the new segment is the prepared file", round)
 		assert.Equal(t, int64(segSize), seg.Size())
-		assert.Equal(t, round+1, p.s.fromPrepared)
+		assert.Equal(t, round+2, p.s.fromPrepared)
 		assert.Equal(t, 1, p.s.created, "only Open's first segment is created at once")
 	}
 	p.reopen(segSize)
 	p.check()
 	assert.Empty(t, files(t, p.s.dir, tempExt))
+}
+
+// A segment whose space was not prepared, as Open's first one, one the
+// roll created while the preparation was late, or the last one at Open,
+// gives way to the prepared file as soon as that is ready, rather than
+// costing a journal commit per sync until it fills: the next write rolls,
+// cutting it to its records. The log reads back whole.
+func TestUnpreparedSegmentGivesWayToPrepared(t *testing.T) {
+	requirePreallocation(t)
+	const segSize = 1 << 20
+	s, _ := open(t, t.TempDir(), segSize)
+	p := newPair(t, s)
+	save := func(n uint64) {
+		last, _ := p.s.LastIndex()
+		p.save(raft.HardState{Term: 1, Vote: 1, Commit: last}, entries(last+1, last+n, 1, 100), raft.Snapshot{})
+	}
+	for round := range 2 {
+		save(5) // starts the preparation
+		p.s.prep.wait()
+		first := lastSegment(p.s)
+		require.True(t, p.s.unprepared, "round %d", round)
+		prepared, err := os.Stat(p.s.prep.path)
+		require.NoError(t, err)
+		segments := len(p.s.segs)
+
+		save(1)
+		require.Len(t, p.s.segs, segments+1, "round %d: the next write rolled", round)
+		seg, err := os.Stat(lastSegment(p.s))
+		require.NoError(t, err)
+		assert.True(t, os.SameFile(prepared, seg), "round %d: onto the prepared file", round)
+		assert.Equal(t, int64(segSize), seg.Size())
+		assert.False(t, p.s.unprepared)
+		assert.Less(t, fileSize(t, first), segSize, "round %d: the segment left was cut to its records", round)
+		assert.Equal(t, 1, p.s.fromPrepared, "round %d: since Open", round)
+
+		save(1) // a prepared segment stays until it is full
+		assert.Len(t, p.s.segs, segments+1)
+		p.reopen(segSize) // the last segment at Open is the next round's
+		p.check()
+	}
+}
+
+// Where the preparation fails, the unprepared segment stays, and the log
+// goes on in it.
+func TestUnpreparedSegmentStaysWithoutPreparedFile(t *testing.T) {
+	requirePreallocation(t)
+	s, _ := open(t, t.TempDir(), 1<<20)
+	s.prep.fill = func(string, <-chan struct{}) (bool, error) { return false, errors.New("boom") }
+	p := newPair(t, s)
+	for i := uint64(1); i <= 20; i += 5 {
+		p.save(raft.HardState{Term: 1, Vote: 1, Commit: i}, entries(i, i+4, 1, 100), raft.Snapshot{})
+		p.s.prep.wait()
+	}
+	assert.Len(t, p.s.segs, 1)
+	assert.Zero(t, p.s.fromPrepared)
+	p.reopen(1 << 20)
+	p.check()
 }
 
 // A temporary file in the directory at Open is the prepared next segment of

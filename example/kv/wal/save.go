@@ -202,10 +202,14 @@ func (s *Storage) keepBuffer(buf []byte) {
 	}
 }
 
-// write appends rec to the log, in a new segment if the current one is
-// full, and syncs if asked. A failure makes the storage unusable.
+// write appends rec to the log, and syncs if asked. It rolls to a new
+// segment first if the current one is full, or was not prepared while a
+// prepared file is ready: the segment a new log starts with, one created
+// when the preparation was late, and the last segment at Open would
+// otherwise cost a journal commit per sync until they fill (see preparer).
+// A failure makes the storage unusable.
 func (s *Storage) write(rec []byte, sync bool) error {
-	if s.size >= s.opts.SegmentSize {
+	if s.size >= s.opts.SegmentSize || (s.unprepared && s.prep.ready()) {
 		if err := s.roll(); err != nil {
 			return s.fail(err)
 		}
@@ -348,6 +352,7 @@ func (s *Storage) createSegment(path string) error {
 		return fmt.Errorf("wal: %w", err)
 	}
 	s.f, s.size, s.fileSize, s.dirty, s.metaDirty, s.dirDirty = f, 0, 0, false, false, true
+	s.unprepared = true
 	s.created++
 	return s.preallocate()
 }
@@ -362,6 +367,7 @@ func (s *Storage) usePrepared(path string) error {
 		return fmt.Errorf("wal: %w", err)
 	}
 	s.f, s.size, s.fileSize, s.dirty, s.metaDirty, s.dirDirty = f, 0, s.opts.SegmentSize, false, false, true
+	s.unprepared = false
 	s.fromPrepared++
 	return nil
 }

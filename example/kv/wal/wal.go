@@ -74,6 +74,10 @@ type Storage struct {
 	buf       []byte         // reused to build records
 	err       error          // the write or fsync that made the storage unusable
 	closed    bool
+	// unprepared: f's space past size was not prepared (see preparer),
+	// so each first write to a block there costs a journal commit at the
+	// next sync; f gives way to a prepared file as soon as one is ready.
+	unprepared bool
 
 	// allocate preallocates a segment: preallocateFile when the storage
 	// was opened.
