@@ -16,7 +16,10 @@ const maxKeptBuffer = 1 << 20
 // HardState if not empty, as one atomic batch. With sync set (pass
 // Ready.MustSync) it returns only once the batch is on disk, after one
 // fsync; more only when the Save starts a new segment or installs a
-// snapshot. Then it makes the writes visible to the raft.Storage methods.
+// snapshot. A Save that installs a snapshot syncs whatever sync says: it
+// deletes the segments the snapshot covers, which only a durable install
+// may replace. Then it makes the writes visible to the raft.Storage
+// methods.
 //
 // The entries replace any stored from the first one's index on. Entries up
 // to the snapshot's index are skipped: the snapshot holds them. Errors:
@@ -66,7 +69,7 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot,
 		return fmt.Errorf("wal: encode batch: %w", err)
 	}
 	s.keepBuffer(buf)
-	if err := s.write(buf, sync); err != nil {
+	if err := s.write(buf, sync || install); err != nil {
 		return err
 	}
 

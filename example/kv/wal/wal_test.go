@@ -589,6 +589,32 @@ func TestInstallSnapshotThroughSave(t *testing.T) {
 	require.Error(t, p.s.SaveSnapshot(raft.Snapshot{}))
 }
 
+// An install deletes the segments its snapshot covers, so it is synced
+// even when the caller does not ask: else a crash could keep the deletions
+// and lose the install that replaced what they held.
+func TestInstallIsSyncedWithoutSyncAsked(t *testing.T) {
+	s, _ := open(t, t.TempDir(), 1024)
+	p := newPair(t, s)
+	for i := uint64(1); i <= 120; i += 20 {
+		p.save(raft.HardState{Term: 1, Vote: 1, Commit: i}, entries(i, i+19, 1, 20), raft.Snapshot{})
+	}
+	require.Greater(t, len(p.s.segs), 1)
+	var synced []string
+	p.s.fsync = func(f *os.File) error {
+		synced = append(synced, filepath.Base(f.Name()))
+		return p.s.osSync(f)
+	}
+	segments := len(p.s.segs)
+	snap := raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 100, Term: 3}, Data: []byte("at 100")}
+	require.NoError(t, p.s.Save(raft.HardState{Term: 3, Commit: 100}, nil, snap, false))
+	require.NoError(t, p.model.ApplySnapshot(snap))
+	require.NoError(t, p.model.SetHardState(raft.HardState{Term: 3, Commit: 100}))
+	require.Less(t, len(p.s.segs), segments, "the covered segments are gone")
+	assert.Contains(t, synced, filepath.Base(lastSegment(p.s)), "the segment holding the install record")
+	p.reopen(1024)
+	p.check()
+}
+
 // A crash between writing a snapshot file and recording it in the log: the
 // node acknowledged nothing about it, so it must come back as it was.
 func TestSnapshotFileNotInLogIsIgnored(t *testing.T) {
