@@ -114,7 +114,7 @@ func BenchmarkSaveConcurrent(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				prepareAhead = prepared
-				defer func() { prepareAhead = true }()
+				defer func() { prepareAhead = false }()
 				saveConcurrent(b, segSize)
 			})
 		}

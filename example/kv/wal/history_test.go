@@ -16,6 +16,7 @@ import (
 // restart the storage must read exactly as a MemoryStorage fed the same
 // writes.
 func TestRandomHistories(t *testing.T) {
+	withPrepare(t)
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0))
@@ -80,6 +81,7 @@ func TestRandomHistories(t *testing.T) {
 // through Save, snapshots along the way, and restarts, comes back with
 // everything it acknowledged and goes on.
 func TestRawNodeRestart(t *testing.T) {
+	withPrepare(t)
 	dir := t.TempDir()
 	s, _ := open(t, dir, 2048)
 	n := newKVNode(t, s, 0)

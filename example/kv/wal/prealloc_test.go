@@ -42,11 +42,21 @@ func withoutPreallocation(t *testing.T) {
 	t.Cleanup(func() { preallocateFile = fallocate })
 }
 
-// withoutPrepare makes the storages opened in the rest of the test create
-// each segment at its roll, as they did before the pipeline.
-func withoutPrepare(t *testing.T) {
+// TestMain runs the tests without the segment pipeline: most of them
+// read the layout of the segments, which the pipeline makes depend on
+// timing (an unprepared segment gives way as soon as the prepared file is
+// ready). The tests of the pipeline, and the random histories, turn it on
+// with withPrepare.
+func TestMain(m *testing.M) {
 	prepareAhead = false
-	t.Cleanup(func() { prepareAhead = true })
+	os.Exit(m.Run())
+}
+
+// withPrepare turns the segment pipeline on in the storages opened in the
+// rest of the test.
+func withPrepare(t *testing.T) {
+	prepareAhead = true
+	t.Cleanup(func() { prepareAhead = false })
 }
 
 func requirePreallocation(t *testing.T) {
@@ -124,10 +134,22 @@ func TestFdatasyncWithinPreallocatedSpace(t *testing.T) {
 		{"prepared ahead", true, []string{"fdatasync", "dir fsync"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if !tt.prepared {
-				withoutPrepare(t)
+			if tt.prepared {
+				withPrepare(t)
 			}
 			s, _ := open(t, t.TempDir(), 4096)
+			// The prepared file is held back until the segment is full:
+			// else the first segment would give way to it earlier.
+			gate := make(chan struct{})
+			fill := s.prep.zeroFiller()
+			s.prep.fill = func(path string, stop <-chan struct{}) (bool, error) {
+				select {
+				case <-gate:
+				case <-stop:
+					return false, errStopped
+				}
+				return fill(path, stop)
+			}
 			kinds := recordSyncs(s)
 			save := func(lo, hi uint64) {
 				t.Helper()
@@ -140,6 +162,7 @@ func TestFdatasyncWithinPreallocatedSpace(t *testing.T) {
 			save(3, 50) // past 4096 bytes: the file grows
 			assert.Equal(t, []string{"fsync"}, *kinds)
 			*kinds = nil
+			close(gate)
 			s.prep.wait()
 			save(51, 51) // a new segment
 			assert.Equal(t, tt.newSeg, *kinds)
@@ -153,11 +176,9 @@ func TestFdatasyncWithinPreallocatedSpace(t *testing.T) {
 
 // A closed log's last segment keeps its preallocated zeros. Open finds the
 // end of the records in it, with nothing to warn about, and the writes go
-// on from there, not from the end of the file. (Without the pipeline,
-// which would move them on to a prepared segment.)
+// on from there, not from the end of the file.
 func TestReopenInPreallocatedSegment(t *testing.T) {
 	requirePreallocation(t)
-	withoutPrepare(t)
 	const segSize = 1 << 16
 	s, _ := open(t, t.TempDir(), segSize)
 	p := newPair(t, s)

@@ -40,12 +40,11 @@ func TestRolledSegmentsAreZeroFilled(t *testing.T) {
 		return lastSegment(p.s), p.s.size
 	}
 
-	withoutPrepare(t)
 	path, size := rollOnce()
 	if firstHole(t, path, size) == segSize {
 		t.Skip("the file system does not report unwritten blocks as holes")
 	}
-	prepareAhead = true
+	withPrepare(t)
 	path, size = rollOnce()
 	assert.Equal(t, segSize, fileSize(t, path))
 	assert.Equal(t, int64(segSize), firstHole(t, path, size), "unwritten blocks after the records")

@@ -33,6 +33,7 @@ func fillUntilRoll(p *pair) {
 // over its zeros. Snapshots in between (which list the directory) leave the
 // file alone. After a restart, the log reads back whole.
 func TestRollUsesPreparedSegment(t *testing.T) {
+	withPrepare(t)
 	requirePreallocation(t)
 	const segSize = 8192
 	s, _ := open(t, t.TempDir(), segSize)
@@ -70,6 +71,7 @@ func TestRollUsesPreparedSegment(t *testing.T) {
 // costing a journal commit per sync until it fills: the next write rolls,
 // cutting it to its records. The log reads back whole.
 func TestUnpreparedSegmentGivesWayToPrepared(t *testing.T) {
+	withPrepare(t)
 	requirePreallocation(t)
 	const segSize = 1 << 20
 	s, _ := open(t, t.TempDir(), segSize)
@@ -107,6 +109,7 @@ func TestUnpreparedSegmentGivesWayToPrepared(t *testing.T) {
 // Where the preparation fails, the unprepared segment stays, and the log
 // goes on in it.
 func TestUnpreparedSegmentStaysWithoutPreparedFile(t *testing.T) {
+	withPrepare(t)
 	requirePreallocation(t)
 	s, _ := open(t, t.TempDir(), 1<<20)
 	s.prep.fill = func(string, <-chan struct{}) (bool, error) { return false, errors.New("boom") }
@@ -154,6 +157,7 @@ func TestOpenRemovesLeftoverPreparedFile(t *testing.T) {
 // logged; that roll creates its segment as if there were no pipeline, the
 // log goes on, and the next preparation is tried again.
 func TestFailedPreparationFallsBack(t *testing.T) {
+	withPrepare(t)
 	requirePreallocation(t)
 	s, logs := open(t, t.TempDir(), 4096)
 	boom := errors.New("boom")
@@ -184,6 +188,7 @@ func TestFailedPreparationFallsBack(t *testing.T) {
 // A roll does not wait for a preparation under way: it creates its segment
 // itself, and the prepared file serves the roll after.
 func TestRollDoesNotWaitForPreparation(t *testing.T) {
+	withPrepare(t)
 	requirePreallocation(t)
 	s, _ := open(t, t.TempDir(), 4096)
 	gate := make(chan struct{})
@@ -218,6 +223,7 @@ func TestRollDoesNotWaitForPreparation(t *testing.T) {
 // Close interrupts a preparation under way, waits for it, and leaves no
 // temporary file behind.
 func TestCloseStopsPreparation(t *testing.T) {
+	withPrepare(t)
 	requirePreallocation(t)
 	dir := t.TempDir()
 	s, _ := open(t, dir, 64<<20)
@@ -250,6 +256,7 @@ func TestCloseStopsPreparation(t *testing.T) {
 
 // Close removes a prepared file that no roll took.
 func TestCloseRemovesPreparedFile(t *testing.T) {
+	withPrepare(t)
 	dir := t.TempDir()
 	s, _ := open(t, dir, 4096)
 	require.NoError(t, s.Save(raft.HardState{Term: 1}, entries(1, 1, 1, 10), raft.Snapshot{}, true))
@@ -261,6 +268,7 @@ func TestCloseRemovesPreparedFile(t *testing.T) {
 // Where segments cannot be preallocated, nothing is prepared: the log
 // grows its segments as it writes, as before the pipeline.
 func TestNoPreparationWithoutPreallocation(t *testing.T) {
+	withPrepare(t)
 	withoutPreallocation(t)
 	s, _ := open(t, t.TempDir(), 1024)
 	p := newPair(t, s)
