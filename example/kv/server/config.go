@@ -43,8 +43,9 @@ type Config struct {
 	// DataDir holds the write-ahead log and the snapshots.
 	DataDir string
 	// SnapshotEvery is the number of applied entries between snapshots,
-	// after which the log before the snapshot is dropped. Zero means
-	// DefaultSnapshotEvery.
+	// after which the log before the snapshot is dropped, but for its last
+	// SnapshotEvery/2 entries: a follower that far behind is sent entries
+	// rather than the snapshot. Zero means DefaultSnapshotEvery.
 	SnapshotEvery uint64
 	// MaxValueSize is the largest value a PUT may carry. Zero means
 	// DefaultMaxValueSize.

@@ -101,7 +101,7 @@ func Start(cfg Config) (*Server, error) {
 			s.closeAll()
 		}
 	}()
-	if s.wal, err = wal.Open(cfg.DataDir, wal.Options{Logger: s.log}); err != nil {
+	if s.wal, err = wal.Open(cfg.DataDir, wal.Options{CatchUpEntries: cfg.SnapshotEvery / 2, Logger: s.log}); err != nil {
 		return nil, fmt.Errorf("server: open log: %w", err)
 	}
 	if err := s.restore(); err != nil {

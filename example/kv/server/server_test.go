@@ -7,9 +7,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keelraft/raft"
@@ -279,6 +281,67 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	f = c.start(fid)
 	require.Equal(t, "29", value(f, "k29"))
 	require.Equal(t, "1", value(f, "first"))
+}
+
+// snapshotCounter is a transport that counts the snapshots its node sends.
+type snapshotCounter struct {
+	peerTransport
+	sent *atomic.Int64
+}
+
+func (t snapshotCounter) Send(msgs []raft.Message) {
+	for i := range msgs {
+		if msgs[i].Type == raft.MsgSnap {
+			t.sent.Add(1)
+		}
+	}
+	t.peerTransport.Send(msgs)
+}
+
+// The leader's log keeps SnapshotEvery/2 entries before its snapshot: a
+// follower that missed fewer, while the leader took a snapshot, catches
+// up from them, without a snapshot.
+func TestFollowerBehindSnapshotCatchesUpFromLog(t *testing.T) {
+	var snaps atomic.Int64
+	orig := newTransport
+	newTransport = func(c transportConfig) (peerTransport, error) {
+		tr, err := orig(c)
+		return snapshotCounter{peerTransport: tr, sent: &snaps}, err
+	}
+	t.Cleanup(func() { newTransport = orig })
+	const every = 40
+	c := newCluster(t, 3, func(cfg *Config) { cfg.SnapshotEvery = every })
+	lead := c.leader()
+	f := c.follower()
+	fid := f.ID()
+	// Up to a few entries short of the leader's next snapshot.
+	for i := 0; ; i++ {
+		last, err := lead.wal.LastIndex()
+		require.NoError(t, err)
+		if snap, _ := lead.wal.Snapshot(); last+5 >= snap.Metadata.Index+every {
+			break
+		}
+		put(t, lead, fmt.Sprintf("before%d", i), "x")
+	}
+	require.Eventually(t, func() bool { return f.store.Applied() == lead.store.Applied() }, 5*time.Second, 5*time.Millisecond)
+	c.stop(fid)
+	lagLast, err := f.wal.LastIndex()
+	require.NoError(t, err)
+
+	for i := range 10 { // fewer than every/2, past the leader's threshold
+		put(t, lead, fmt.Sprintf("k%d", i), fmt.Sprint(i))
+	}
+	require.Eventually(t, func() bool {
+		snap, _ := lead.wal.Snapshot()
+		return snap.Metadata.Index > lagLast
+	}, 5*time.Second, 5*time.Millisecond, "the leader took a snapshot past what the follower has")
+	first, err := lead.wal.FirstIndex()
+	require.NoError(t, err)
+	require.LessOrEqual(t, first, lagLast+1, "the leader's log still holds what the follower lacks")
+
+	f = c.start(fid)
+	require.Eventually(t, func() bool { return value(f, "k9") == "9" }, 10*time.Second, 5*time.Millisecond)
+	assert.Zero(t, snaps.Load(), "no snapshot was sent")
 }
 
 // A write retried with the same session and sequence number is applied

@@ -121,6 +121,7 @@ func (s *Storage) load() error {
 		return err
 	}
 	s.removeCovered(base.Metadata.Index)
+	s.removeSnapshotsBefore(base.Metadata.Index)
 	return s.sync()
 }
 

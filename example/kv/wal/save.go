@@ -91,6 +91,7 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, snap raft.Snapshot,
 	}
 	if install {
 		s.removeCovered(snap.Metadata.Index)
+		s.removeSnapshotsBefore(snap.Metadata.Index)
 	}
 	return nil
 }
@@ -140,8 +141,9 @@ func (s *Storage) SaveSnapshot(snap raft.Snapshot) error {
 // CreateSnapshot records data as the state machine's state as of index i,
 // which the host has applied, with cs as the membership at i (nil keeps
 // the previous snapshot's). It writes the snapshot file, records it in the
-// log and syncs; then it drops the entries up to i from memory, deletes the
-// segments that hold only such entries, and older snapshot files. Errors
+// log and syncs; then it drops the entries up to i from memory, but for
+// the last Options.CatchUpEntries of them, deletes the segments that hold
+// only dropped entries, and older snapshot files. Errors
 // (wrapped): ErrSnapOutOfDate if i is not past the stored snapshot's index,
 // ErrUnavailable if it is past the last index; nothing is written then.
 //
@@ -189,10 +191,15 @@ func (s *Storage) CreateSnapshot(i uint64, cs *raft.ConfState, data []byte) (raf
 	if _, err := s.mem.CreateSnapshot(i, cs, data); err != nil {
 		return raft.Snapshot{}, s.fail(fmt.Errorf("wal: saved snapshot not applied in memory: %w", err))
 	}
-	if err := s.mem.Compact(i); err != nil {
-		return raft.Snapshot{}, s.fail(fmt.Errorf("wal: saved snapshot not applied in memory: %w", err))
+	// Entries up to compact go; after an Open, the log may begin past it.
+	compact := i - min(i, s.opts.CatchUpEntries)
+	if first, _ := s.mem.FirstIndex(); compact >= first {
+		if err := s.mem.Compact(compact); err != nil {
+			return raft.Snapshot{}, s.fail(fmt.Errorf("wal: saved snapshot not applied in memory: %w", err))
+		}
 	}
-	s.removeCovered(i)
+	s.removeCovered(compact)
+	s.removeSnapshotsBefore(i)
 	return sn, nil
 }
 
@@ -397,11 +404,11 @@ func (s *Storage) preallocate() error {
 	return nil
 }
 
-// removeCovered deletes the oldest segments once the snapshot at index
-// covers them: segments 0..k can go when segment k+1 began at index+1 or
-// before, because everything the log held then is in the snapshot, and
-// segment k+1 restates the snapshot and hard state. Older snapshot files go
-// too. Deletions are not synced: should a crash undo some, Open finds them
+// removeCovered deletes the oldest segments once a snapshot at index or
+// later covers them: segments 0..k can go when segment k+1 began at
+// index+1 or before, because everything the log held then is in the
+// snapshot, and segment k+1 restates the snapshot and hard state.
+// Deletions are not synced: should a crash undo some, Open finds them
 // covered again. Failures are logged, not returned, for the same reason.
 func (s *Storage) removeCovered(index uint64) {
 	k := -1
@@ -418,5 +425,4 @@ func (s *Storage) removeCovered(index uint64) {
 		s.log.Warn("wal: could not remove old segments", "dir", s.dir, "err", err)
 	}
 	s.segs = append([]segment(nil), s.segs[k+1:]...)
-	s.removeSnapshotsBefore(index)
 }

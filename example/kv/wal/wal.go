@@ -40,6 +40,12 @@ type Options struct {
 	// Zero means DefaultSegmentSize.
 	SegmentSize int64
 
+	// CatchUpEntries is how many entries before a snapshot's index
+	// CreateSnapshot keeps, so that a follower a little behind is sent
+	// entries rather than the whole snapshot. Open keeps only the entries
+	// after the snapshot. Zero keeps none.
+	CatchUpEntries uint64
+
 	// Logger receives the few lines the storage writes: a torn write cut
 	// off, leftover files removed. Nil means slog.Default().
 	Logger *slog.Logger

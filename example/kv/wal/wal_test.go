@@ -866,3 +866,52 @@ func TestOpenRaisesCommitIndexToTheSnapshot(t *testing.T) {
 	require.NoError(t, err, "raft takes the log")
 	require.Equal(t, uint64(4), rn.BasicStatus().Commit)
 }
+
+// CreateSnapshot keeps the last CatchUpEntries entries before the
+// snapshot's index, and the segments that hold them, so that a follower a
+// little behind gets entries rather than the snapshot. Open keeps only
+// the entries after the snapshot; a later CreateSnapshot whose margin
+// reaches before the log's first index drops nothing.
+func TestCreateSnapshotKeepsCatchUpEntries(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 512, CatchUpEntries: 30, Logger: slog.New(slog.DiscardHandler)}
+	s, err := Open(dir, opts)
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	want := entries(1, 100, 1, 20)
+	for i := 0; i < len(want); i += 10 {
+		require.NoError(t, s.Save(raft.HardState{Term: 1, Commit: uint64(i + 10)}, want[i:i+10], raft.Snapshot{}, true))
+	}
+	require.Greater(t, len(s.segs), 3)
+	firstOf := func() uint64 {
+		first, err := s.FirstIndex()
+		require.NoError(t, err)
+		return first
+	}
+
+	_, err = s.CreateSnapshot(40, nil, []byte("at 40"))
+	require.NoError(t, err)
+	_, err = s.CreateSnapshot(80, nil, []byte("at 80"))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(51), firstOf())
+	got, err := s.Entries(51, 101, math.MaxUint64)
+	require.NoError(t, err)
+	assert.Equal(t, want[50:], got)
+	assert.LessOrEqual(t, s.segs[0].first, uint64(51), "the segment holding entry 51 stays")
+	assert.Greater(t, s.segs[1].first, uint64(51), "the segments before it go")
+	assert.Equal(t, []string{snapFile{index: 80, term: 1}.name()}, files(t, dir, snapshotExt))
+
+	require.NoError(t, s.Close())
+	s, err = Open(dir, opts)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(81), firstOf(), "Open keeps the entries after the snapshot")
+	snap, err := s.Snapshot()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(80), snap.Metadata.Index)
+	_, err = s.CreateSnapshot(95, nil, []byte("at 95"))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(81), firstOf(), "a margin before the first index drops nothing")
+	got, err = s.Entries(81, 101, math.MaxUint64)
+	require.NoError(t, err)
+	assert.Equal(t, want[80:], got)
+}
