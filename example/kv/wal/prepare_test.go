@@ -292,3 +292,24 @@ func TestZeroFillStops(t *testing.T) {
 	require.ErrorIs(t, err, errStopped)
 	assert.NoFileExists(t, path)
 }
+
+// zeroFill syncs every zeroSyncEvery bytes, not only at the end, so that
+// no journal commit carries the extents of a whole segment.
+func TestZeroFillSyncsAsItGoes(t *testing.T) {
+	requirePreallocation(t)
+	path := filepath.Join(t.TempDir(), preparedName)
+	syncs := 0
+	sync := func(f *os.File) error {
+		syncs++
+		return f.Sync()
+	}
+	const size = 4*zeroSyncEvery + zeroChunk
+	ok, err := zeroFill(path, size, fallocate, sync, make(chan struct{}))
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, 5, syncs, "every %d bytes, then at the end", zeroSyncEvery)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Len(t, b, size)
+	assert.True(t, allZero(b))
+}
