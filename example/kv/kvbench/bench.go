@@ -58,7 +58,8 @@ type Options struct {
 
 	// Calibrate makes Run measure, before the load, what a write's
 	// latency is judged against: fsync on the servers' disk
-	// (MeasureFsync in FsyncDir) and the loopback TCP round trip
+	// (MeasureFsync in FsyncDir), alone and in three files at once
+	// (MeasureConcurrentFsync), and the loopback TCP round trip
 	// (MeasureLoopbackRTT). The result and the report then carry them.
 	// It is off in the zero value, so that a caller of the package is
 	// not surprised by files written to its current directory; `kv
@@ -68,9 +69,10 @@ type Options struct {
 	// be on the disk of the servers' data directories. "" is the current
 	// directory. Run makes it absolute.
 	FsyncDir string
-	// FsyncSamples and RTTSamples are the measured rounds of each
-	// calibration (DefaultFsyncSamples, DefaultRTTSamples).
-	FsyncSamples, RTTSamples int
+	// FsyncSamples, ConcurrentFsyncSamples (per file) and RTTSamples are
+	// the measured rounds of each calibration (DefaultFsyncSamples,
+	// DefaultConcurrentFsyncSamples, DefaultRTTSamples).
+	FsyncSamples, ConcurrentFsyncSamples, RTTSamples int
 }
 
 // Result is the outcome of a run.
@@ -89,9 +91,9 @@ type Result struct {
 	// WriteLatency and ReadLatency summarize the durations of the
 	// successful operations.
 	WriteLatency, ReadLatency Latency
-	// Fsync and LoopbackRTT are the calibration measured before the
-	// load (Options.Calibrate), zero without it.
-	Fsync, LoopbackRTT Latency
+	// Fsync, ConcurrentFsync and LoopbackRTT are the calibration
+	// measured before the load (Options.Calibrate), zero without it.
+	Fsync, ConcurrentFsync, LoopbackRTT Latency
 	// NodeSyncs are the fsyncs of each node's log during the run, from
 	// the nodes' GET /status before and after; empty if they did not
 	// answer.
@@ -123,8 +125,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.Calibrate {
 		// Before the load, which would share the disk and the CPUs.
 		if opts.Out != nil {
-			fmt.Fprintf(opts.Out, "calibrating: %d fsyncs in %s, %d loopback round trips\n",
-				opts.FsyncSamples, opts.FsyncDir, opts.RTTSamples)
+			fmt.Fprintf(opts.Out, "calibrating: %d fsyncs in %s, then %d in each of %d files at once, %d loopback round trips\n",
+				opts.FsyncSamples, opts.FsyncDir, opts.ConcurrentFsyncSamples, concurrentFsyncFiles, opts.RTTSamples)
 		}
 		if err := res.calibrate(opts); err != nil {
 			return Result{}, err
@@ -211,6 +213,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.Conns = min(o.Conns, o.Clients)
 	if o.FsyncSamples <= 0 {
 		o.FsyncSamples = DefaultFsyncSamples
+	}
+	if o.ConcurrentFsyncSamples <= 0 {
+		o.ConcurrentFsyncSamples = DefaultConcurrentFsyncSamples
 	}
 	if o.RTTSamples <= 0 {
 		o.RTTSamples = DefaultRTTSamples

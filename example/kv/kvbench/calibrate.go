@@ -1,20 +1,27 @@
 package kvbench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
 
 // Defaults of the calibration options.
 const (
-	DefaultFsyncSamples = 200
-	DefaultRTTSamples   = 2000
+	DefaultFsyncSamples           = 200
+	DefaultConcurrentFsyncSamples = 1000
+	DefaultRTTSamples             = 2000
 )
+
+// concurrentFsyncFiles is how many files the concurrent fsync calibration
+// syncs at once: the logs of a local three-node cluster.
+const concurrentFsyncFiles = 3
 
 // fsyncWriteSize is the size of each write MeasureFsync syncs: about what
 // a leader appends for a small batch of 128-byte puts.
@@ -31,12 +38,37 @@ const warmups = 5
 // disk the servers' data directories are on. The file is removed
 // afterwards.
 func MeasureFsync(dir string, n int) (Latency, error) {
-	if n <= 0 {
-		return Latency{}, fmt.Errorf("kvbench: measure fsync: %d rounds, want at least 1", n)
+	return MeasureConcurrentFsync(dir, 1, n)
+}
+
+// MeasureConcurrentFsync is MeasureFsync in files files at once, each
+// appended to and synced n times by a goroutine of its own, as the logs
+// of nodes sharing a disk are; it summarizes the durations of all
+// rounds. A disk that throttles shows here what one file alone does not.
+func MeasureConcurrentFsync(dir string, files, n int) (Latency, error) {
+	if files <= 0 || n <= 0 {
+		return Latency{}, fmt.Errorf("kvbench: measure fsync: %d rounds in %d files, want at least one of each", n, files)
 	}
+	ds := make([][]time.Duration, files)
+	errs := make([]error, files)
+	var wg sync.WaitGroup
+	for i := range files {
+		wg.Go(func() { ds[i], errs[i] = fsyncRounds(dir, n) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Latency{}, fmt.Errorf("kvbench: measure fsync in %s: %w", dir, err)
+	}
+	return summarize(slices.Concat(ds...)), nil
+}
+
+// fsyncRounds appends 4 KiB to a new file in dir and syncs it, n times
+// after a few warm-up rounds, and returns how long each took. The file is
+// removed afterwards.
+func fsyncRounds(dir string, n int) ([]time.Duration, error) {
 	f, err := os.CreateTemp(dir, "kvbench-fsync-*")
 	if err != nil {
-		return Latency{}, fmt.Errorf("kvbench: measure fsync in %s: %w", dir, err)
+		return nil, err
 	}
 	defer func() {
 		_ = f.Close()
@@ -50,16 +82,16 @@ func MeasureFsync(dir string, n int) (Latency, error) {
 	for i := range warmups + n {
 		begin := time.Now()
 		if _, err := f.Write(buf); err != nil {
-			return Latency{}, fmt.Errorf("kvbench: measure fsync in %s: %w", dir, err)
+			return nil, err
 		}
 		if err := f.Sync(); err != nil {
-			return Latency{}, fmt.Errorf("kvbench: measure fsync in %s: %w", dir, err)
+			return nil, err
 		}
 		if i >= warmups {
 			ds = append(ds, time.Since(begin))
 		}
 	}
-	return summarize(ds), nil
+	return ds, nil
 }
 
 // pingSize is the size of one message of MeasureLoopbackRTT.
@@ -132,6 +164,9 @@ func echoOne(ln net.Listener) {
 func (r *Result) calibrate(opts Options) error {
 	var err error
 	if r.Fsync, err = MeasureFsync(opts.FsyncDir, opts.FsyncSamples); err != nil {
+		return err
+	}
+	if r.ConcurrentFsync, err = MeasureConcurrentFsync(opts.FsyncDir, concurrentFsyncFiles, opts.ConcurrentFsyncSamples); err != nil {
 		return err
 	}
 	r.LoopbackRTT, err = MeasureLoopbackRTT(opts.RTTSamples)

@@ -83,6 +83,10 @@ func (r Result) Report(w io.Writer) {
 func (r Result) reportCalibration(w io.Writer) {
 	fmt.Fprintf(w, "fsync (4 KiB write + fsync in %s): p50 %v  p99 %v\n",
 		r.Options.FsyncDir, round(r.Fsync.P50), round(r.Fsync.P99))
+	if c := r.ConcurrentFsync; c.Count > 0 {
+		fmt.Fprintf(w, "fsync, %d files at once (as the logs of nodes sharing the disk): p50 %v  p99 %v  p99.9 %v  max %v\n",
+			concurrentFsyncFiles, round(c.P50), round(c.P99), round(c.P999), round(c.Max))
+	}
 	fmt.Fprintf(w, "loopback round trip: p50 %v  p99 %v\n", round(r.LoopbackRTT.P50), round(r.LoopbackRTT.P99))
 	target := r.SingleWriterTarget()
 	fmt.Fprintf(w, "single-writer target (2 x (fsync p50 + round trip p50)): %v", round(target))
