@@ -70,8 +70,10 @@
 // their first write. A segment whose file was not ready at the roll, or
 // whose preparation failed (logged), is created then and only
 // preallocated, as is the first segment of a new log; its syncs are
-// fdatasyncs too, but each commits the journal. The roll never waits for
-// the preparation. Close stops it and removes the file.
+// fdatasyncs too, but each commits the journal. Such a segment, and the
+// last one at Open, gives way to the prepared file as soon as that is
+// ready, without waiting to be full. The roll never waits for the
+// preparation. Close stops it and removes the file.
 //
 // The last segment therefore ends in zeros, and writes go after its last
 // record, not at the end of the file. Before the log moves on to the next

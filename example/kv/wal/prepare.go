@@ -185,9 +185,9 @@ func (p *preparer) close() error {
 //
 // The zeros go to the disk a chunk at a time, each written back before the
 // next (and synced every zeroSyncEvery bytes), with a pause as long as the
-// chunk took after each: the preparation
-// takes at most about half of the disk's time, and never queues more than
-// a chunk in front of the log's own writes. Left to one fsync at the end,
+// chunk took after each: the preparation takes at most about half of the
+// disk's time, and never queues more than a chunk in front of the log's
+// own writes. Left to one fsync at the end,
 // megabytes of zeros reach the disk at once, and the Saves that sync
 // meanwhile wait behind them. Measured with three logs saving at once
 // (16 MiB segments), the Saves made while a segment was prepared took
