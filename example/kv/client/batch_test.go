@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keelraft/raft/example/kv/internal/batchwire"
@@ -183,6 +184,74 @@ func TestConcurrentWritesAreCoalesced(t *testing.T) {
 			require.Equal(t, int64(writes), kv.Version)
 		}
 	})
+}
+
+// With two requests allowed in flight, a second goes beside a single
+// write, so that two writers overlap; beside a batch, new writes queue
+// for the next one instead, so that under load the writes gather in one
+// batch at a time.
+func TestSecondRequestOnlyBesideSingleWrites(t *testing.T) {
+	fc := newFakeCluster(t, 1)
+	opts := fastOptions()
+	opts.MaxBatchesInFlight = 2
+	c := newTestClient(t, fc.urls(), opts)
+	ctx := context.Background()
+	_, err := c.Put(ctx, "warm-up", nil) // finds the leader
+	require.NoError(t, err)
+	// Single writes and batches each wait for a token of their own.
+	singles, batches := make(chan struct{}), make(chan struct{})
+	fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.URL.Path == "/batch":
+			<-batches
+		case isWrite(r):
+			<-singles
+		}
+		return false
+	})
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		close(singles)
+		close(batches)
+		wg.Wait()
+	})
+	put := func(key string) {
+		wg.Go(func() {
+			_, err := c.Put(ctx, key, []byte(key))
+			assert.NoError(t, err, key)
+		})
+	}
+	put("a")
+	require.Eventually(t, func() bool { return len(fc.requests(0, "PUT /kv/a")) == 1 }, 5*time.Second, time.Millisecond)
+	put("b")
+	require.Eventually(t, func() bool { return len(fc.requests(0, "PUT /kv/b")) == 1 }, 5*time.Second, time.Millisecond,
+		"a second single write goes beside the first")
+	put("c")
+	put("d")
+	waitQueued(t, fc, c, 2)
+
+	singles <- struct{}{} // a or b returns: its slot takes c and d
+	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 1 }, 5*time.Second, time.Millisecond)
+	put("e")
+	put("f")
+	waitQueued(t, fc, c, 2)
+	singles <- struct{}{} // the other returns: its slot is freed, e and f wait for the batch's
+	require.Eventually(t, func() bool {
+		b := c.batcher(fc.nodes[0].srv.URL)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.inflight == 1
+	}, 5*time.Second, time.Millisecond)
+	put("g")
+	waitQueued(t, fc, c, 3) // a free slot beside a batch: it waits too
+	assert.Len(t, fc.requests(0, "POST /batch"), 1)
+	assert.Empty(t, fc.requests(0, "PUT /kv/g"))
+
+	batches <- struct{}{} // the batch returns: e, f and g go in the next
+	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 2 }, 5*time.Second, time.Millisecond)
+	batches <- struct{}{}
+	wg.Wait()
+	assert.Equal(t, []int{2, 3}, fc.batchSizes(0))
 }
 
 // One writer alone, or a client with batching disabled, sends the plain

@@ -69,12 +69,14 @@
 // # Batching
 //
 // Writes from concurrent goroutines to the same endpoint travel together
-// ("natural batching"). A write that finds fewer than
-// Options.MaxBatchesInFlight write requests in flight to its endpoint is
-// sent at once, alone, as PUT or DELETE /kv/{key}: a lone writer pays
-// nothing for batching. A write that finds them all busy waits; when one
-// returns, every write waiting, up to Options.MaxBatch, goes in one POST
-// /batch. No timer holds a write back: batches grow with the load only.
+// ("natural batching"). A write that finds no write request in flight to
+// its endpoint, or fewer than Options.MaxBatchesInFlight each carrying a
+// single write, is sent at once, alone, as PUT or DELETE /kv/{key}: a lone
+// writer pays nothing for batching, and a few overlap. Any other write
+// waits; when a request returns, every write waiting, up to
+// Options.MaxBatch, goes in one POST /batch. So under load the writes go
+// in one batch at a time, which costs the nodes the fewest fsyncs. No
+// timer holds a write back: batches grow with the load only.
 //
 // Batching changes how writes travel, not what they mean. Each write keeps
 // its own session and seq, and its own result in the batch answer is
