@@ -108,11 +108,12 @@ func (c *Client) batcher(endpoint string) *batcher {
 // without batching.
 //
 // Up to Options.MaxBatchesInFlight requests may be in flight, but more
-// than one only while each carries a single write: a few writers then
-// overlap rather than take turns, and under load the writes gather in
-// one batch at a time instead of splitting between several, which costs
-// the nodes fewer, larger fsyncs (with 64 writers on three local nodes,
-// 10-20% more writes/s, p99 11 ms instead of 14; BENCHMARKS.md).
+// than one only while each carries a single write, or when a whole batch
+// (Options.MaxBatch) is queued: a few writers then overlap rather than
+// take turns, and under load the writes gather in one batch at a time
+// instead of splitting between several, which costs the nodes fewer,
+// larger fsyncs (with 64 writers on three local nodes: p99 11 ms instead
+// of 14, a third fewer fsyncs; BENCHMARKS.md).
 type batcher struct {
 	c        *Client
 	endpoint string
@@ -122,7 +123,8 @@ type batcher struct {
 	batches  int // of them, those carrying more than one write
 	// queue is the writes waiting for a request. It is not empty only
 	// while inflight is at the limit, or a batch is in flight (which
-	// takes the queue when it returns).
+	// takes the queue when it returns) and the queue is short of a
+	// whole batch.
 	queue []*pendingWrite
 
 	noBatchUntil atomic.Int64 // unix nanoseconds; see noBatchPause
@@ -209,7 +211,8 @@ func (b *batcher) sendsJSON(now int64) bool {
 
 // claim takes a free request slot and returns true if there is one: none
 // is in flight, or fewer than the limit and no batch; otherwise it queues
-// p, if not nil, and returns false.
+// p, if not nil, and returns false. A queue that fills a whole batch goes
+// at once in a free slot.
 func (b *batcher) claim(p *pendingWrite) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -219,6 +222,10 @@ func (b *batcher) claim(p *pendingWrite) bool {
 	}
 	if p != nil {
 		b.queue = append(b.queue, p)
+		if b.inflight < b.c.opts.MaxBatchesInFlight && b.fullBatchQueued() {
+			b.inflight++
+			go b.flushAll(b.take())
+		}
 	}
 	return false
 }
@@ -260,10 +267,19 @@ func (b *batcher) next(sent int) []*pendingWrite {
 	if sent > 1 {
 		b.batches--
 	}
-	if len(b.queue) == 0 || b.batches > 0 {
+	if len(b.queue) == 0 || (b.batches > 0 && !b.fullBatchQueued()) {
 		b.inflight--
 		return nil
 	}
+	return b.take()
+}
+
+// fullBatchQueued reports whether the queue holds a whole batch: then it
+// goes beside a batch in flight, in a free slot, rather than wait.
+func (b *batcher) fullBatchQueued() bool { return len(b.queue) >= b.c.opts.MaxBatch }
+
+// take removes the next batch from the queue and returns it.
+func (b *batcher) take() []*pendingWrite {
 	n, size := 0, len(`{"writes":[]}`)
 	for n < len(b.queue) && n < b.c.opts.MaxBatch {
 		size += len(b.queue[n].entry) + 1

@@ -186,20 +186,15 @@ func TestConcurrentWritesAreCoalesced(t *testing.T) {
 	})
 }
 
-// With two requests allowed in flight, a second goes beside a single
-// write, so that two writers overlap; beside a batch, new writes queue
-// for the next one instead, so that under load the writes gather in one
-// batch at a time.
-func TestSecondRequestOnlyBesideSingleWrites(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	opts := fastOptions()
-	opts.MaxBatchesInFlight = 2
-	c := newTestClient(t, fc.urls(), opts)
+// gatedWrites makes node 0 hold each single write until a token comes on
+// singles, and each batch until one comes on batches; put writes key in
+// the background, and its error is asserted once it returns.
+func gatedWrites(t *testing.T, fc *fakeCluster, c *Client) (singles, batches chan struct{}, put func(key string)) {
+	t.Helper()
 	ctx := context.Background()
 	_, err := c.Put(ctx, "warm-up", nil) // finds the leader
 	require.NoError(t, err)
-	// Single writes and batches each wait for a token of their own.
-	singles, batches := make(chan struct{}), make(chan struct{})
+	singles, batches = make(chan struct{}), make(chan struct{})
 	fc.hook(0, false, func(w http.ResponseWriter, r *http.Request) bool {
 		switch {
 		case r.URL.Path == "/batch":
@@ -215,12 +210,21 @@ func TestSecondRequestOnlyBesideSingleWrites(t *testing.T) {
 		close(batches)
 		wg.Wait()
 	})
-	put := func(key string) {
+	put = func(key string) {
 		wg.Go(func() {
 			_, err := c.Put(ctx, key, []byte(key))
 			assert.NoError(t, err, key)
 		})
 	}
+	return singles, batches, put
+}
+
+// batchBesideFreeSlot sends a and b alone, then c and d in a batch in a's
+// or b's slot once one returns, calls between, and frees the other slot:
+// the batch is then the only request in flight, held until a token on
+// batches.
+func batchBesideFreeSlot(t *testing.T, fc *fakeCluster, c *Client, singles chan struct{}, put func(string), between func()) {
+	t.Helper()
 	put("a")
 	require.Eventually(t, func() bool { return len(fc.requests(0, "PUT /kv/a")) == 1 }, 5*time.Second, time.Millisecond)
 	put("b")
@@ -229,19 +233,36 @@ func TestSecondRequestOnlyBesideSingleWrites(t *testing.T) {
 	put("c")
 	put("d")
 	waitQueued(t, fc, c, 2)
-
 	singles <- struct{}{} // a or b returns: its slot takes c and d
 	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 1 }, 5*time.Second, time.Millisecond)
-	put("e")
-	put("f")
-	waitQueued(t, fc, c, 2)
-	singles <- struct{}{} // the other returns: its slot is freed, e and f wait for the batch's
+	between()
+	singles <- struct{}{} // the other returns: its slot is freed
 	require.Eventually(t, func() bool {
 		b := c.batcher(fc.nodes[0].srv.URL)
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return b.inflight == 1
 	}, 5*time.Second, time.Millisecond)
+}
+
+// With two requests allowed in flight, a second goes beside a single
+// write, so that two writers overlap; beside a batch, new writes queue
+// for the next one instead, so that under load the writes gather in one
+// batch at a time.
+func TestSecondRequestOnlyBesideSingleWrites(t *testing.T) {
+	fc := newFakeCluster(t, 1)
+	opts := fastOptions()
+	opts.MaxBatchesInFlight = 2
+	opts.Timeout = time.Minute // no request gives up while held
+	c := newTestClient(t, fc.urls(), opts)
+	singles, batches, put := gatedWrites(t, fc, c)
+	batchBesideFreeSlot(t, fc, c, singles, put, func() {
+		put("e")
+		put("f")
+		waitQueued(t, fc, c, 2)
+		// The single that returns next leaves them to the batch.
+	})
+	waitQueued(t, fc, c, 2)
 	put("g")
 	waitQueued(t, fc, c, 3) // a free slot beside a batch: it waits too
 	assert.Len(t, fc.requests(0, "POST /batch"), 1)
@@ -250,8 +271,30 @@ func TestSecondRequestOnlyBesideSingleWrites(t *testing.T) {
 	batches <- struct{}{} // the batch returns: e, f and g go in the next
 	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 2 }, 5*time.Second, time.Millisecond)
 	batches <- struct{}{}
-	wg.Wait()
+	require.Eventually(t, func() bool { return len(fc.batchSizes(0)) == 2 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, []int{2, 3}, fc.batchSizes(0))
+}
+
+// Beside a batch in flight, a queue that fills a whole batch goes at once
+// in a free slot: the client never sends less than a full batch at a
+// time because of the rule above.
+func TestFullQueueGoesBesideABatch(t *testing.T) {
+	fc := newFakeCluster(t, 1)
+	opts := fastOptions()
+	opts.MaxBatchesInFlight, opts.MaxBatch = 2, 2
+	opts.Timeout = time.Minute // no request gives up while held
+	c := newTestClient(t, fc.urls(), opts)
+	singles, batches, put := gatedWrites(t, fc, c)
+	batchBesideFreeSlot(t, fc, c, singles, put, func() {})
+	put("e")
+	waitQueued(t, fc, c, 1) // short of a batch: it waits
+	put("f")
+	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 2 }, 5*time.Second, time.Millisecond,
+		"a whole batch goes beside the one in flight")
+	batches <- struct{}{}
+	batches <- struct{}{}
+	require.Eventually(t, func() bool { return len(fc.batchSizes(0)) == 2 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, []int{2, 2}, fc.batchSizes(0))
 }
 
 // One writer alone, or a client with batching disabled, sends the plain
