@@ -108,23 +108,24 @@ func (c *Client) batcher(endpoint string) *batcher {
 // without batching.
 //
 // Up to Options.MaxBatchesInFlight requests may be in flight, but more
-// than one only while each carries a single write, or when a whole batch
-// (Options.MaxBatch) is queued: a few writers then overlap rather than
-// take turns, and under load the writes gather in one batch at a time
-// instead of splitting between several, which costs the nodes fewer,
-// larger fsyncs (with 64 writers on three local nodes: p99 11 ms instead
-// of 14, a third fewer fsyncs; BENCHMARKS.md).
+// than one only while each carries a single write, or once as many
+// writes wait as the batch in flight carries: a few writers overlap
+// rather than take turns, and under load the writers split between two
+// batches of about equal size, each half a round trip behind the other,
+// rather than between a batch and the stragglers that found a free slot
+// (BENCHMARKS.md: with 4 writers on three local nodes 50% more writes/s,
+// with 64 writers 13-28% more).
 type batcher struct {
 	c        *Client
 	endpoint string
 
-	mu       sync.Mutex
-	inflight int // write requests in flight
-	batches  int // of them, those carrying more than one write
+	mu        sync.Mutex
+	inflight  int // write requests in flight
+	batches   int // of them, those carrying more than one write
+	lastBatch int // the writes of the last batch taken (queueMatchesBatch)
 	// queue is the writes waiting for a request. It is not empty only
 	// while inflight is at the limit, or a batch is in flight (which
-	// takes the queue when it returns) and the queue is short of a
-	// whole batch.
+	// takes the queue when it returns) and the queue is shorter than it.
 	queue []*pendingWrite
 
 	noBatchUntil atomic.Int64 // unix nanoseconds; see noBatchPause
@@ -211,8 +212,8 @@ func (b *batcher) sendsJSON(now int64) bool {
 
 // claim takes a free request slot and returns true if there is one: none
 // is in flight, or fewer than the limit and no batch; otherwise it queues
-// p, if not nil, and returns false. A queue that fills a whole batch goes
-// at once in a free slot.
+// p, if not nil, and returns false. A queue as long as the batch in
+// flight goes at once in a free slot.
 func (b *batcher) claim(p *pendingWrite) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -222,7 +223,7 @@ func (b *batcher) claim(p *pendingWrite) bool {
 	}
 	if p != nil {
 		b.queue = append(b.queue, p)
-		if b.inflight < b.c.opts.MaxBatchesInFlight && b.fullBatchQueued() {
+		if b.inflight < b.c.opts.MaxBatchesInFlight && b.queueMatchesBatch() {
 			b.inflight++
 			go b.flushAll(b.take())
 		}
@@ -267,16 +268,18 @@ func (b *batcher) next(sent int) []*pendingWrite {
 	if sent > 1 {
 		b.batches--
 	}
-	if len(b.queue) == 0 || (b.batches > 0 && !b.fullBatchQueued()) {
+	if len(b.queue) == 0 || (b.batches > 0 && !b.queueMatchesBatch()) {
 		b.inflight--
 		return nil
 	}
 	return b.take()
 }
 
-// fullBatchQueued reports whether the queue holds a whole batch: then it
-// goes beside a batch in flight, in a free slot, rather than wait.
-func (b *batcher) fullBatchQueued() bool { return len(b.queue) >= b.c.opts.MaxBatch }
+// queueMatchesBatch reports whether as many writes wait as the last batch
+// taken carries: then they go beside the batch in flight, in a free slot,
+// rather than wait for it. Under load the writers so split between two
+// batches, each half a round trip behind the other.
+func (b *batcher) queueMatchesBatch() bool { return len(b.queue) >= b.lastBatch }
 
 // take removes the next batch from the queue and returns it.
 func (b *batcher) take() []*pendingWrite {
@@ -295,6 +298,7 @@ func (b *batcher) take() []*pendingWrite {
 	}
 	if n > 1 {
 		b.batches++
+		b.lastBatch = n
 	}
 	k := copy(b.queue, b.queue[n:])
 	clear(b.queue[k:])

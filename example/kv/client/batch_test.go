@@ -219,12 +219,24 @@ func gatedWrites(t *testing.T, fc *fakeCluster, c *Client) (singles, batches cha
 	return singles, batches, put
 }
 
-// batchBesideFreeSlot sends a and b alone, then c and d in a batch in a's
-// or b's slot once one returns, calls between, and frees the other slot:
-// the batch is then the only request in flight, held until a token on
-// batches.
-func batchBesideFreeSlot(t *testing.T, fc *fakeCluster, c *Client, singles chan struct{}, put func(string), between func()) {
-	t.Helper()
+// With two requests allowed in flight, a second goes beside a single
+// write, so that two writers overlap. Beside a batch, writes wait until
+// as many wait as the batch carries, then go as the second batch: under
+// load the writers split between two batches of about equal size.
+func TestSecondRequestBesideSingleWriteOrMatchingQueue(t *testing.T) {
+	fc := newFakeCluster(t, 1)
+	opts := fastOptions()
+	opts.MaxBatchesInFlight = 2
+	opts.Timeout = time.Minute // no request gives up while held
+	c := newTestClient(t, fc.urls(), opts)
+	singles, batches, put := gatedWrites(t, fc, c)
+	inflight := func() int {
+		b := c.batcher(fc.nodes[0].srv.URL)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.inflight
+	}
+
 	put("a")
 	require.Eventually(t, func() bool { return len(fc.requests(0, "PUT /kv/a")) == 1 }, 5*time.Second, time.Millisecond)
 	put("b")
@@ -232,69 +244,26 @@ func batchBesideFreeSlot(t *testing.T, fc *fakeCluster, c *Client, singles chan 
 		"a second single write goes beside the first")
 	put("c")
 	put("d")
-	waitQueued(t, fc, c, 2)
-	singles <- struct{}{} // a or b returns: its slot takes c and d
-	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 1 }, 5*time.Second, time.Millisecond)
-	between()
-	singles <- struct{}{} // the other returns: its slot is freed
-	require.Eventually(t, func() bool {
-		b := c.batcher(fc.nodes[0].srv.URL)
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return b.inflight == 1
-	}, 5*time.Second, time.Millisecond)
-}
-
-// With two requests allowed in flight, a second goes beside a single
-// write, so that two writers overlap; beside a batch, new writes queue
-// for the next one instead, so that under load the writes gather in one
-// batch at a time.
-func TestSecondRequestOnlyBesideSingleWrites(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	opts := fastOptions()
-	opts.MaxBatchesInFlight = 2
-	opts.Timeout = time.Minute // no request gives up while held
-	c := newTestClient(t, fc.urls(), opts)
-	singles, batches, put := gatedWrites(t, fc, c)
-	batchBesideFreeSlot(t, fc, c, singles, put, func() {
-		put("e")
-		put("f")
-		waitQueued(t, fc, c, 2)
-		// The single that returns next leaves them to the batch.
-	})
-	waitQueued(t, fc, c, 2)
-	put("g")
-	waitQueued(t, fc, c, 3) // a free slot beside a batch: it waits too
-	assert.Len(t, fc.requests(0, "POST /batch"), 1)
-	assert.Empty(t, fc.requests(0, "PUT /kv/g"))
-
-	batches <- struct{}{} // the batch returns: e, f and g go in the next
-	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 2 }, 5*time.Second, time.Millisecond)
-	batches <- struct{}{}
-	require.Eventually(t, func() bool { return len(fc.batchSizes(0)) == 2 }, 5*time.Second, time.Millisecond)
-	assert.Equal(t, []int{2, 3}, fc.batchSizes(0))
-}
-
-// Beside a batch in flight, a queue that fills a whole batch goes at once
-// in a free slot: the client never sends less than a full batch at a
-// time because of the rule above.
-func TestFullQueueGoesBesideABatch(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	opts := fastOptions()
-	opts.MaxBatchesInFlight, opts.MaxBatch = 2, 2
-	opts.Timeout = time.Minute // no request gives up while held
-	c := newTestClient(t, fc.urls(), opts)
-	singles, batches, put := gatedWrites(t, fc, c)
-	batchBesideFreeSlot(t, fc, c, singles, put, func() {})
 	put("e")
-	waitQueued(t, fc, c, 1) // short of a batch: it waits
+	waitQueued(t, fc, c, 3)
+	singles <- struct{}{} // a or b returns: its slot takes c, d and e
+	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 1 }, 5*time.Second, time.Millisecond)
+
 	put("f")
+	put("g")
+	waitQueued(t, fc, c, 2)
+	singles <- struct{}{} // the other returns: f and g, fewer than the batch, wait for it
+	require.Eventually(t, func() bool { return inflight() == 1 }, 5*time.Second, time.Millisecond)
+	assert.Len(t, fc.requests(0, "POST /batch"), 1)
+
+	put("h") // a free slot beside a batch: h waits, and with it as many wait as the batch carries
 	require.Eventually(t, func() bool { return len(fc.requests(0, "POST /batch")) == 2 }, 5*time.Second, time.Millisecond,
-		"a whole batch goes beside the one in flight")
+		"the second batch goes once as many wait as the first carries")
+	assert.Empty(t, fc.requests(0, "PUT /kv/h"), "h did not go alone")
 	batches <- struct{}{}
 	batches <- struct{}{}
 	require.Eventually(t, func() bool { return len(fc.batchSizes(0)) == 2 }, 5*time.Second, time.Millisecond)
-	assert.Equal(t, []int{2, 2}, fc.batchSizes(0))
+	assert.Equal(t, []int{3, 3}, fc.batchSizes(0))
 }
 
 // One writer alone, or a client with batching disabled, sends the plain

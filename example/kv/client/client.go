@@ -64,8 +64,8 @@ type Options struct {
 	// MaxBatchesInFlight bounds the write requests in flight to one
 	// endpoint (DefaultMaxBatchesInFlight); further writes wait and go
 	// together in the next request. A request beyond the first goes only
-	// while those in flight carry one write each: beside a batch, writes
-	// wait for the next one.
+	// while those in flight carry one write each, or once as many writes
+	// wait as the batch in flight carries.
 	MaxBatchesInFlight int
 	// JSONBatches sends batches as JSON, as curl users write them, rather
 	// than in the compact binary form (msgpack): slower at both ends, but

@@ -73,10 +73,11 @@
 // its endpoint, or fewer than Options.MaxBatchesInFlight each carrying a
 // single write, is sent at once, alone, as PUT or DELETE /kv/{key}: a lone
 // writer pays nothing for batching, and a few overlap. Any other write
-// waits; when a request returns, every write waiting, up to
-// Options.MaxBatch, goes in one POST /batch. So under load the writes go
-// in one batch at a time, which costs the nodes the fewest fsyncs. No
-// timer holds a write back: batches grow with the load only.
+// waits; when a request returns, or once as many writes wait as the batch
+// in flight carries, every write waiting, up to Options.MaxBatch, goes in
+// one POST /batch. So under load the writers split between two batches
+// of about equal size, each half a round trip behind the other. No timer
+// holds a write back: batches grow with the load only.
 //
 // Batching changes how writes travel, not what they mean. Each write keeps
 // its own session and seq, and its own result in the batch answer is
