@@ -449,6 +449,17 @@ func msgWithLastEntry(r *raft, typ MessageType, from, to, term uint64) Message {
 }
 
 // selectMsgs returns the messages of type typ to to in msgs.
+// requireOneAppendEach asserts that msgs hold one MsgApp to each of ids,
+// carrying ents.
+func requireOneAppendEach(t *testing.T, msgs []Message, ents []Entry, ids ...uint64) {
+	t.Helper()
+	for _, id := range ids {
+		apps := selectMsgs(msgs, MsgApp, id)
+		require.Len(t, apps, 1, "appends to %d", id)
+		require.Equal(t, ents, apps[0].Entries, "the append to %d", id)
+	}
+}
+
 func selectMsgs(msgs []Message, typ MessageType, to uint64) []Message {
 	var out []Message
 	for _, m := range msgs {

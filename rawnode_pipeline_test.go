@@ -30,11 +30,7 @@ func TestRawNodePipelinedLeaderSendsWhileItWrites(t *testing.T) {
 	y := rd2.Entries[0]
 	require.Equal(t, []byte("y"), y.Data)
 	require.Equal(t, x.Index+1, y.Index)
-	for _, id := range []uint64{2, 3} {
-		apps := selectMsgs(rd2.Messages, MsgApp, id)
-		require.Len(t, apps, 1, "y goes to %d before x is written", id)
-		require.Equal(t, []Entry{y}, apps[0].Entries)
-	}
+	requireOneAppendEach(t, rd2.Messages, []Entry{y}, 2, 3) // before x is written
 	require.False(t, n1.rn.HasReady())
 
 	// The first Advance completes rd1 only: the leader counts x, not y.

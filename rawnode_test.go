@@ -113,11 +113,8 @@ func TestRawNodeLeaderReplicatesWhileItWrites(t *testing.T) {
 		rd := n1.rn.Ready()
 		require.Len(t, rd.Entries, 1)
 		require.Equal(t, []byte("x"), rd.Entries[0].Data)
-		for _, id := range []uint64{2, 3} {
-			apps := selectMsgs(rd.Messages, MsgApp, id)
-			require.Len(t, apps, 1)
-			require.Equal(t, rd.Entries, apps[0].Entries, "the append to %d carries the entries the leader writes", id)
-		}
+		// The appends carry the entries the leader writes.
+		requireOneAppendEach(t, rd.Messages, rd.Entries, 2, 3)
 		return c, rd, rd.Entries[0].Index
 	}
 	// ack delivers the leader's append to follower id, lets it write, and

@@ -198,28 +198,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ReadRatio < 0 || o.ReadRatio > 1 {
 		return o, fmt.Errorf("kvbench: read ratio %v not in [0, 1]", o.ReadRatio)
 	}
-	if o.Clients <= 0 {
-		o.Clients = DefaultClients
-	}
-	if o.ValueSize <= 0 {
-		o.ValueSize = DefaultValueSize
-	}
-	if o.Keys <= 0 {
-		o.Keys = DefaultKeys
-	}
-	if o.Conns <= 0 {
-		o.Conns = DefaultConns
-	}
+	setDefault(&o.Clients, DefaultClients)
+	setDefault(&o.ValueSize, DefaultValueSize)
+	setDefault(&o.Keys, DefaultKeys)
+	setDefault(&o.Conns, DefaultConns)
 	o.Conns = min(o.Conns, o.Clients)
-	if o.FsyncSamples <= 0 {
-		o.FsyncSamples = DefaultFsyncSamples
-	}
-	if o.ConcurrentFsyncSamples <= 0 {
-		o.ConcurrentFsyncSamples = DefaultConcurrentFsyncSamples
-	}
-	if o.RTTSamples <= 0 {
-		o.RTTSamples = DefaultRTTSamples
-	}
+	setDefault(&o.FsyncSamples, DefaultFsyncSamples)
+	setDefault(&o.ConcurrentFsyncSamples, DefaultConcurrentFsyncSamples)
+	setDefault(&o.RTTSamples, DefaultRTTSamples)
 	if o.Calibrate {
 		var err error
 		if o.FsyncDir, err = resolveFsyncDir(o.FsyncDir); err != nil {
@@ -227,6 +213,13 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// setDefault sets *v to d unless it is positive.
+func setDefault(v *int, d int) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // workersOn returns how many of n workers use client i of conns, worker

@@ -140,16 +140,7 @@ func TestFdatasyncWithinPreallocatedSpace(t *testing.T) {
 			s, _ := open(t, t.TempDir(), 4096)
 			// The prepared file is held back until the segment is full:
 			// else the first segment would give way to it earlier.
-			gate := make(chan struct{})
-			fill := s.prep.zeroFiller()
-			s.prep.fill = func(path string, stop <-chan struct{}) (bool, error) {
-				select {
-				case <-gate:
-				case <-stop:
-					return false, errStopped
-				}
-				return fill(path, stop)
-			}
+			release := holdPreparation(t, s)
 			kinds := recordSyncs(s)
 			save := func(lo, hi uint64) {
 				t.Helper()
@@ -162,7 +153,7 @@ func TestFdatasyncWithinPreallocatedSpace(t *testing.T) {
 			save(3, 50) // past 4096 bytes: the file grows
 			assert.Equal(t, []string{"fsync"}, *kinds)
 			*kinds = nil
-			close(gate)
+			release()
 			s.prep.wait()
 			save(51, 51) // a new segment
 			assert.Equal(t, tt.newSeg, *kinds)

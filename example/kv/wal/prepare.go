@@ -116,19 +116,24 @@ func (p *preparer) maybeStart() {
 	})
 }
 
+// finished returns the preparation not yet taken if it has finished, else
+// nil. It does not wait.
+func (p *preparer) finished() *preparation {
+	if c := p.cur; c != nil {
+		select {
+		case <-c.done:
+			return c
+		default:
+		}
+	}
+	return nil
+}
+
 // ready reports whether a prepared file waits to be taken: the preparation
 // finished, and succeeded.
 func (p *preparer) ready() bool {
-	c := p.cur
-	if c == nil {
-		return false
-	}
-	select {
-	case <-c.done:
-		return c.ok && c.err == nil
-	default:
-		return false
-	}
+	c := p.finished()
+	return c != nil && c.ok && c.err == nil
 }
 
 // take reports whether the prepared file at p.path is ready to be renamed
@@ -136,13 +141,8 @@ func (p *preparer) ready() bool {
 // still under way stays so, for a later roll, and the log does without it
 // this time. A preparation that failed is returned as an error, once.
 func (p *preparer) take() (bool, error) {
-	c := p.cur
+	c := p.finished()
 	if c == nil {
-		return false, nil
-	}
-	select {
-	case <-c.done:
-	default:
 		return false, nil
 	}
 	p.cur = nil

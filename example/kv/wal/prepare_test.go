@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +27,26 @@ func fillUntilRoll(p *pair) {
 		last, _ := p.s.LastIndex()
 		p.save(raft.HardState{Term: 1, Vote: 1, Commit: last}, entries(last+1, last+5, 1, 100), raft.Snapshot{})
 	}
+}
+
+// holdPreparation makes the preparations of s wait, before they write
+// anything, until release is called (at the latest when the test ends) or
+// s is closed.
+func holdPreparation(t *testing.T, s *Storage) (release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	fill := s.prep.zeroFiller()
+	s.prep.fill = func(path string, stop <-chan struct{}) (bool, error) {
+		select {
+		case <-gate:
+		case <-stop:
+			return false, errStopped
+		}
+		return fill(path, stop)
+	}
+	return release
 }
 
 // While a segment fills, the next one is prepared as a temporary file, full
@@ -191,12 +212,7 @@ func TestRollDoesNotWaitForPreparation(t *testing.T) {
 	withPrepare(t)
 	requirePreallocation(t)
 	s, _ := open(t, t.TempDir(), 4096)
-	gate := make(chan struct{})
-	fill := s.prep.zeroFiller()
-	s.prep.fill = func(path string, stop <-chan struct{}) (bool, error) {
-		<-gate
-		return fill(path, stop)
-	}
+	release := holdPreparation(t, s)
 	p := newPair(t, s)
 	p.save(raft.HardState{Term: 1, Vote: 1, Commit: 1}, entries(1, 5, 1, 100), raft.Snapshot{})
 	rolled := make(chan struct{})
@@ -207,12 +223,12 @@ func TestRollDoesNotWaitForPreparation(t *testing.T) {
 	select {
 	case <-rolled:
 	case <-time.After(10 * time.Second):
-		close(gate)
+		release()
 		t.Fatal("the roll waited for the preparation")
 	}
 	assert.Equal(t, 2, p.s.created, "Open's segment and this one")
 	assert.Equal(t, 0, p.s.fromPrepared)
-	close(gate)
+	release()
 	p.s.prep.wait()
 	fillUntilRoll(p)
 	assert.Equal(t, 1, p.s.fromPrepared)

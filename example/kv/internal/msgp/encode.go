@@ -86,62 +86,64 @@ func AppendInt(b []byte, v int64) []byte {
 
 // StrSize is the size of the encoding of a string of n bytes by AppendStr.
 func StrSize(n int) int {
-	switch {
-	case n <= FixStrMax-FixStrMin:
+	if n <= FixStrMax-FixStrMin {
 		return 1 + n
-	case n <= math.MaxUint8:
-		return 2 + n
-	case n <= math.MaxUint16:
-		return 3 + n
-	default:
-		return 5 + n
 	}
+	return sizedHeaderLen(n) + n
 }
 
 // AppendStr appends s as a str: fixstr, str8, str16, str32. s need not be
 // UTF-8: the Reader takes any bytes.
 func AppendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n <= FixStrMax-FixStrMin:
+	if n := len(s); n <= FixStrMax-FixStrMin {
 		b = append(b, FixStrMin|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, Str8, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, Str16, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, Str32), uint32(n))
+	} else {
+		b = appendSizedHeader(b, n, Str8)
 	}
 	return append(b, s...)
 }
 
 // BinSize is the size of the encoding of v by AppendBin.
 func BinSize(v []byte) int {
-	switch n := len(v); {
-	case v == nil:
+	if v == nil {
 		return 1
-	case n <= math.MaxUint8:
-		return 2 + n
-	case n <= math.MaxUint16:
-		return 3 + n
-	default:
-		return 5 + n
 	}
+	return sizedHeaderLen(len(v)) + len(v)
 }
 
 // AppendBin appends nil for a nil v, and a bin (bin8, bin16, bin32) for
 // any other, an empty one included (c4 00), as go-msgpack does.
 func AppendBin(b, v []byte) []byte {
-	switch n := len(v); {
-	case v == nil:
+	if v == nil {
 		return append(b, Nil)
-	case n <= math.MaxUint8:
-		b = append(b, Bin8, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, Bin16, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, Bin32), uint32(n))
 	}
-	return append(b, v...)
+	return append(appendSizedHeader(b, len(v), Bin8), v...)
+}
+
+// appendSizedHeader appends the header of a str or bin of n bytes in the
+// smallest of its 8-, 16- and 32-bit forms, whose type bytes are first
+// (Str8 or Bin8) and the two after it.
+func appendSizedHeader(b []byte, n int, first byte) []byte {
+	switch {
+	case n <= math.MaxUint8:
+		return append(b, first, byte(n))
+	case n <= math.MaxUint16:
+		return append(b, first+1, byte(n>>8), byte(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(b, first+2), uint32(n))
+	}
+}
+
+// sizedHeaderLen is the size of the header appendSizedHeader appends.
+func sizedHeaderLen(n int) int {
+	switch {
+	case n <= math.MaxUint8:
+		return 2
+	case n <= math.MaxUint16:
+		return 3
+	default:
+		return 5
+	}
 }
 
 // AppendBool appends v, in one byte.
